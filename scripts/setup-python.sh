@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment and install the package with every extra.
+#
+# The environment lives under ~/.cache/pixel-llm-otel/, keyed by a hash of pyproject.toml and the
+# Python version, so a warm machine skips the multi-gigabyte torch install; a cold one builds it
+# from nothing. `.venv` in the checkout is a symlink to it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+CACHE_ROOT=${PIXEL_LLM_OTEL_CACHE:-$HOME/.cache/pixel-llm-otel}
+key=$( { cat pyproject.toml; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)
+venv="$CACHE_ROOT/venv-$key"
+export PIP_CACHE_DIR="$CACHE_ROOT/pip"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+  echo "setup: creating $venv (first run on this machine: installs torch, a few minutes)" >&2
+  rm -rf "$venv"
+  mkdir -p "$CACHE_ROOT"
+  "$PYTHON" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=68" wheel
+  "$venv/bin/python" -m pip install -q -e ".[dev]"
+  touch "$venv/.complete"
+  # keep the two newest environments, drop older ones
+  ls -1dt "$CACHE_ROOT"/venv-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
+else
+  # the environment is complete: only point the editable install at this checkout
+  "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+fi
+ln -sfn "$venv" .venv
+echo "setup: python environment ready at .venv -> $venv" >&2
