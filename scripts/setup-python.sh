@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   mkdir -p "$CACHE_ROOT"
   "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=68" wheel
+  "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=77" wheel
   "$venv/bin/python" -m pip install -q -e ".[dev]"
   touch "$venv/.complete"
   # keep the two newest environments, drop older ones
