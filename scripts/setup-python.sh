@@ -20,13 +20,17 @@ if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
   mkdir -p "$CACHE_ROOT"
   "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip "setuptools>=77" wheel
-  "$venv/bin/python" -m pip install -q -e ".[dev]"
+  "$venv/bin/python" -m pip install -q -e ".[dev]" 2> >(grep -v -i -E 'warning|!!|\*\*\*|^\s*$|license|deprecat|please|see https|by 20|corresp|editable|wheel_obj|folders in your' >&2)
   touch "$venv/.complete"
   # keep the two newest environments, drop older ones
   ls -1dt "$CACHE_ROOT"/venv-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
 else
   # the environment is complete: only point the editable install at this checkout
-  "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+  log=$(mktemp)
+  if ! "$venv/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"; exit 1
+  fi
+  rm -f "$log"
 fi
 ln -sfn "$venv" .venv
 echo "setup: python environment ready at .venv -> $venv" >&2
