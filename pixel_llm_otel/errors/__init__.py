@@ -13,11 +13,11 @@ from .codes import CODE_INFO, ErrorCategory, ErrorCode, ErrorCodeInfo, ErrorSeve
 from .exceptions import (
     APIError,
     CircuitBreakerOpen,
-    ConnectionError,  # noqa: A004
+    ConnectionError,
     EncoderError,
     PixelLMError,
     RetryExhausted,
-    TimeoutError,  # noqa: A004
+    TimeoutError,
     ValidationError,
 )
 

@@ -9,14 +9,17 @@ telemetry layer reads ``error.type`` / ``pixel_llm.error.code`` / category from 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import email.utils
 import errno
 import json
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from .codes import CODE_INFO, ErrorCategory, ErrorCode, ErrorSeverity
 from .exceptions import (
@@ -168,7 +171,7 @@ class ErrorClassifier:
         aiohttp_result = _classify_aiohttp(exc)
         if aiohttp_result is not None:
             return aiohttp_result
-        if isinstance(exc, (asyncio.TimeoutError, TimeoutError, socket.timeout)):
+        if isinstance(exc, (asyncio.TimeoutError, builtins.TimeoutError)):
             return ErrorCode.TIMEOUT_TOTAL, None, None
         if isinstance(exc, json.JSONDecodeError):
             return ErrorCode.RESPONSE_MALFORMED, None, None
@@ -176,15 +179,15 @@ class ErrorClassifier:
             return ErrorCode.CONNECTION_SSL, None, None
         if isinstance(exc, socket.gaierror):
             return ErrorCode.CONNECTION_DNS, None, None
-        if isinstance(exc, ConnectionRefusedError):
+        if isinstance(exc, builtins.ConnectionRefusedError):
             return ErrorCode.CONNECTION_REFUSED, None, None
         if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
             return ErrorCode.CONNECTION_RESET, None, None
-        if isinstance(exc, OSError) and exc.errno is not None:
-            return _code_of_errno(exc.errno), None, None
         torch_code = _classify_torch(exc)
         if torch_code is not None:
             return torch_code, None, None
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return _code_of_errno(exc.errno), None, None
         return ErrorCode.UNKNOWN, None, None
 
 
@@ -200,73 +203,114 @@ def _code_of_errno(number: int) -> ErrorCode:
     return ErrorCode.UNKNOWN
 
 
+def _aiohttp_types(aiohttp: Any, *names: str) -> tuple[type[BaseException], ...]:
+    """The named aiohttp exception classes that this aiohttp version has (3.9 lacks some)."""
+    return tuple(t for t in (getattr(aiohttp, n, None) for n in names) if isinstance(t, type))
+
+
 def _classify_aiohttp(exc: BaseException) -> tuple[ErrorCode, int | None, float | None] | None:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - aiohttp is a hard dependency
-        return None
-    if not isinstance(exc, aiohttp.ClientError):
+    aiohttp = sys.modules.get("aiohttp")  # an aiohttp error implies aiohttp is imported
+    if aiohttp is None or not isinstance(exc, aiohttp.ClientError):
         return None
     # Order matters: the most specific classes first.
     if isinstance(exc, aiohttp.ClientResponseError):
         if isinstance(exc, aiohttp.ContentTypeError):
             return ErrorCode.RESPONSE_MALFORMED, exc.status, None
+        if isinstance(exc, aiohttp.TooManyRedirects):
+            return ErrorCode.RESPONSE_INVALID, exc.status or None, None
         headers = exc.headers or {}
         retry_after = parse_retry_after(headers.get("Retry-After")) if headers else None
         return status_code_to_error_code(exc.status), exc.status, retry_after
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+    if isinstance(exc, _aiohttp_types(aiohttp, "ConnectionTimeoutError")):
         return ErrorCode.TIMEOUT_CONNECT, None, None
-    if isinstance(exc, aiohttp.SocketTimeoutError):
-        return ErrorCode.TIMEOUT_READ, None, None
-    if isinstance(exc, aiohttp.ServerTimeoutError):
+    if isinstance(exc, aiohttp.ServerTimeoutError):  # SocketTimeoutError (sock_read) included
         return ErrorCode.TIMEOUT_READ, None, None
     if isinstance(exc, (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)):
         return ErrorCode.CONNECTION_SSL, None, None
-    dns_error = getattr(aiohttp, "ClientConnectorDNSError", None)
-    if dns_error is not None and isinstance(exc, dns_error):
+    if isinstance(exc, _aiohttp_types(aiohttp, "ClientConnectorDNSError")):
         return ErrorCode.CONNECTION_DNS, None, None
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
         if isinstance(os_error, socket.gaierror):
             return ErrorCode.CONNECTION_DNS, None, None
+        if isinstance(os_error, ssl.SSLError):
+            return ErrorCode.CONNECTION_SSL, None, None
+        if isinstance(os_error, (asyncio.TimeoutError, builtins.TimeoutError)):
+            return ErrorCode.TIMEOUT_CONNECT, None, None
         if os_error.errno is not None:
             code = _code_of_errno(os_error.errno)
             if code is not ErrorCode.UNKNOWN:
                 return code, None, None
         return ErrorCode.CONNECTION_REFUSED, None, None
-    if isinstance(
-        exc,
-        (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError),
-    ):
-        return ErrorCode.CONNECTION_RESET, None, None
-    if isinstance(exc, aiohttp.ServerConnectionError):
-        return ErrorCode.CONNECTION_RESET, None, None
     if isinstance(exc, aiohttp.InvalidURL):
         return ErrorCode.HTTP_CLIENT_ERROR, None, None
+    if isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)):
+        # ServerDisconnectedError, ClientOSError, ClientConnectionResetError, payload cut short
+        return ErrorCode.CONNECTION_RESET, None, None
     return ErrorCode.UNKNOWN, None, None
 
 
-def _classify_torch(exc: BaseException) -> ErrorCode | None:
-    # Only look at torch if it was imported already: classifying must never import it.
-    import sys
+#: Substrings of torch messages about an unusable device.
+_DEVICE_MESSAGES = (
+    "not compiled with cuda",
+    "no nvidia driver",
+    "no cuda gpus",
+    "cuda is not available",
+    "cuda driver",
+    "invalid device ordinal",
+    "mps backend is not available",
+    "mps is not available",
+)
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
+#: Substrings that mark a plain RuntimeError raised by torch's C++ core (no Python frame of torch).
+_TORCH_MESSAGES = (
+    "tensor", "shape", "size mismatch", "dtype", "cuda", "mat1", "dimension", "allocator",
+    "enforce fail", "out of memory", "device", "pytorchstreamreader", "state_dict",
+)
 
+
+def _classify_torch(exc: BaseException) -> ErrorCode | None:
+    """Encoder codes for errors raised by torch. Never imports torch.
+
+    An error is torch's when its class lives in torch, a frame of its traceback is torch code, or
+    it is a plain ``RuntimeError`` with a message typical of torch's C++ core.
+    """
     torch = sys.modules.get("torch")
     oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
-    if oom_type is not None and isinstance(exc, oom_type):
+    if (isinstance(oom_type, type) and isinstance(exc, oom_type)) or isinstance(exc, MemoryError):
         return ErrorCode.ENCODER_OOM
-    if isinstance(exc, MemoryError):
-        return ErrorCode.ENCODER_OOM
-    if type(exc) is RuntimeError or (
-        torch is not None and type(exc).__module__.startswith("torch")
+    if torch is None:
+        return None
+    modules = _traceback_modules(exc)
+    if "torch.serialization" in modules:  # torch.load: missing, truncated or garbage checkpoint
+        return ErrorCode.ENCODER_CHECKPOINT
+    text = str(exc).lower()
+    from_torch = type(exc).__module__.split(".")[0] == "torch" or any(
+        m.split(".")[0] == "torch" for m in modules
+    )
+    if not from_torch and not (
+        type(exc) is RuntimeError and any(m in text for m in _TORCH_MESSAGES)
     ):
-        text = str(exc).lower()
-        if "out of memory" in text:
-            return ErrorCode.ENCODER_OOM
-        if torch is not None:
-            if "cuda" in text and ("not available" in text or "no cuda gpus" in text):
-                return ErrorCode.ENCODER_DEVICE
-            return ErrorCode.ENCODER_RUNTIME
-    return None
+        return None
+    if any(m in text for m in _OOM_MESSAGES):
+        return ErrorCode.ENCODER_OOM
+    if any(m in text for m in _DEVICE_MESSAGES):
+        return ErrorCode.ENCODER_DEVICE
+    if "pytorchstreamreader" in text or "error(s) in loading state_dict" in text:
+        return ErrorCode.ENCODER_CHECKPOINT
+    return ErrorCode.ENCODER_RUNTIME
+
+
+def _traceback_modules(exc: BaseException) -> set[str]:
+    """Module names of the frames ``exc`` passed through."""
+    names: set[str] = set()
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__")
+        if isinstance(name, str):
+            names.add(name)
+        tb = tb.tb_next
+    return names
 
 
 def _qualified_name(cls: type) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["CODE_INFO", "ErrorCategory", "ErrorCode", "ErrorSeverity", "ErrorCodeInfo", "info"]
+__all__ = ["CODE_INFO", "ErrorCategory", "ErrorCode", "ErrorCodeInfo", "ErrorSeverity", "info"]
 
 
 class ErrorCategory(str, enum.Enum):
@@ -146,8 +146,8 @@ CODE_INFO: dict[ErrorCode, ErrorCodeInfo] = dict(
             ErrorCode.CONNECTION_REFUSED,
             "The LLM server refused the connection: nothing is listening at the URL.",
             _C.CONNECTION, _S.HIGH, retryable=True, trips_breaker=True,
-            suggestion="Start LM Studio (or your OpenAI-compatible server) and load a model, or fix "
-            "lm_studio_url (default http://localhost:1234/v1).",
+            suggestion="Start LM Studio (or your OpenAI-compatible server) and load a model, or "
+            "fix lm_studio_url (default http://localhost:1234/v1).",
         ),
         _i(
             ErrorCode.CONNECTION_DNS,

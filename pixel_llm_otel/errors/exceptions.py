@@ -1,13 +1,13 @@
 """The exception hierarchy. Every error the package raises is a :class:`PixelLMError`::
 
     PixelLMError
-    ├── ConnectionError      (also builtins.ConnectionError)  server unreachable / connection dropped
-    ├── TimeoutError         (also builtins.TimeoutError)     connect, read or total timeout
-    ├── ValidationError      (also ValueError)                bad input or configuration: a caller bug
-    ├── APIError                                              HTTP error status or unusable response
-    ├── EncoderError                                          the torch vision encoder failed
-    ├── CircuitBreakerOpen                                    refused fast by an open breaker
-    └── RetryExhausted                                        every attempt failed; last error chained
+    ├── ConnectionError     (also builtins.ConnectionError)  server unreachable / connection dropped
+    ├── TimeoutError        (also builtins.TimeoutError)     connect, read or total timeout
+    ├── ValidationError     (also ValueError)                bad input or configuration (caller bug)
+    ├── APIError                                             HTTP error status or unusable response
+    ├── EncoderError                                         the torch vision encoder failed
+    ├── CircuitBreakerOpen                                   refused fast by an open breaker
+    └── RetryExhausted                                       every attempt failed; last one chained
 
 Lower-level exceptions (aiohttp, asyncio, OSError, json, torch) are translated at the boundary
 with ``raise ... from exc``; :class:`~pixel_llm_otel.errors.ErrorClassifier` does the mapping.
@@ -125,13 +125,13 @@ def _rebuild(cls: type[PixelLMError], state: dict[str, Any]) -> PixelLMError:
     return err
 
 
-class ConnectionError(PixelLMError, builtins.ConnectionError):  # noqa: A001
+class ConnectionError(PixelLMError, builtins.ConnectionError):
     """The LLM server could not be reached, or dropped the connection."""
 
     default_code = ErrorCode.CONNECTION_REFUSED
 
 
-class TimeoutError(PixelLMError, builtins.TimeoutError):  # noqa: A001
+class TimeoutError(PixelLMError, builtins.TimeoutError):
     """The LLM server did not answer within a timeout (connect, read or total)."""
 
     default_code = ErrorCode.TIMEOUT_TOTAL

@@ -1,0 +1,314 @@
+"""Input validation: tensors, images, configuration objects and prompt text.
+
+Every failure raises :class:`~pixel_llm_otel.errors.ValidationError` naming the field, a short
+description of the value seen (tensors by shape and dtype, never printed whole) and what was
+expected, with one of the ``ERR_VALIDATION_*`` codes. Nothing here lets a bare ``TypeError`` or an
+error from deep inside torch escape.
+
+torch is imported lazily, inside the functions that need it, so ``import pixel_llm_otel`` stays
+light.
+
+Image tensors are float tensors in ``0..1``. ``uint8`` images are rejected (not silently rescaled):
+convert them with ``images.float() / 255``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ._config_check import validate_config
+from .errors import ErrorCode, ValidationError
+from .errors.exceptions import _short_repr
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["sanitize_input", "validate_config", "validate_image_tensor", "validate_tensor"]
+
+#: Shape wildcards: any one dimension (``None``, ``-1``, ``"*"``) or any number (``"..."``).
+_ANY_DIM = (None, -1, "*")
+_NORMAL_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+
+
+# --- tensors -----------------------------------------------------------------------------------
+def validate_tensor(
+    value: object,
+    *,
+    name: str = "tensor",
+    shape: tuple[int | str | None, ...] | None = None,
+    dtype: torch.dtype | Iterable[torch.dtype] | None = None,
+    value_range: tuple[float | None, float | None] | None = None,
+    finite: bool = True,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """Check ``value`` is a tensor meeting every given constraint; return it unchanged.
+
+    Args:
+        shape: expected dimensions; ``None``/``-1``/``"*"`` match any one dimension and one
+            ``"..."`` matches any number of them, e.g. ``("...", 3, None, None)``.
+        dtype: one torch dtype or several accepted ones.
+        value_range: inclusive ``(lo, hi)``; either bound may be ``None``.
+        finite: reject NaN and +/-inf in floating and complex tensors.
+        device: ``"cpu"``, ``"cuda"`` (any index), ``"cuda:1"`` (that index), a ``torch.device``.
+    """
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ValidationError(
+            field=name, value=value, expected="a torch.Tensor", code=ErrorCode.VALIDATION_TYPE
+        )
+    if device is not None:
+        _check_device(value, name, device)
+    if dtype is not None:
+        _check_dtype(value, name, dtype)
+    if shape is not None:
+        _check_shape(value, name, shape)
+    if value.numel() == 0 or value.device.type == "meta":
+        return value
+    with torch.no_grad():
+        if finite and (value.is_floating_point() or value.is_complex()):
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise ValidationError(
+                    f"{name}: {_short_repr(value)} contains {bad} NaN or infinite value(s); "
+                    "expected only finite values",
+                    field=name,
+                    value=_short_repr(value),
+                    expected="finite values",
+                    code=ErrorCode.VALIDATION_NONFINITE,
+                )
+        if value_range is not None:
+            _check_range(value, name, value_range)
+    return value
+
+
+def _check_device(value: torch.Tensor, name: str, device: object) -> None:
+    import torch
+
+    try:
+        wanted = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(
+            field="device",
+            value=device,
+            expected="a torch device such as 'cpu', 'cuda' or 'cuda:0'",
+            code=ErrorCode.VALIDATION_DEVICE,
+            cause=exc,
+        ) from exc
+    actual = value.device
+    if actual.type != wanted.type or (wanted.index is not None and actual.index != wanted.index):
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} is on device {actual}, expected {wanted}",
+            field=name,
+            value=str(actual),
+            expected=f"a tensor on {wanted}",
+            code=ErrorCode.VALIDATION_DEVICE,
+        )
+
+
+def _check_dtype(value: torch.Tensor, name: str, dtype: object) -> None:
+    import torch
+
+    accepted = (dtype,) if isinstance(dtype, torch.dtype) else tuple(dtype)  # type: ignore[arg-type]
+    if not accepted or not all(isinstance(d, torch.dtype) for d in accepted):
+        raise ValidationError(
+            field="dtype", value=dtype, expected="a torch.dtype or an iterable of them"
+        )
+    if value.dtype not in accepted:
+        wanted = " or ".join(str(d) for d in accepted)
+        hint = "; convert with images.float() / 255" if value.dtype == torch.uint8 else ""
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} has dtype {value.dtype}, expected {wanted}{hint}",
+            field=name,
+            value=str(value.dtype),
+            expected=wanted,
+            code=ErrorCode.VALIDATION_DTYPE,
+        )
+
+
+def _check_shape(value: torch.Tensor, name: str, shape: tuple[int | str | None, ...]) -> None:
+    if not isinstance(shape, (tuple, list)):
+        raise ValidationError(field="shape", value=shape, expected="a tuple of dimensions")
+    spec: tuple[int | str | None, ...] = tuple(
+        "..." if d is Ellipsis else d for d in shape  # type: ignore[comparison-overlap]
+    )
+    for d in spec:
+        is_wild = d is None or d in ("*", "...")
+        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= -1
+        if not (is_wild or is_size):
+            raise ValidationError(
+                field="shape", value=shape,
+                expected="a tuple of non-negative ints, None, -1, '*' or one '...'",
+            )
+    ellipses = [i for i, d in enumerate(spec) if d == "..."]
+    if len(ellipses) > 1:
+        raise ValidationError(field="shape", value=shape, expected="at most one '...'")
+    actual = tuple(value.shape)
+    if ellipses:
+        cut = ellipses[0]
+        head, tail = spec[:cut], spec[cut + 1:]
+        ok = len(actual) >= len(head) + len(tail) and _dims_match(
+            actual[: len(head)], head
+        ) and _dims_match(actual[len(actual) - len(tail):], tail)
+    else:
+        ok = len(actual) == len(spec) and _dims_match(actual, spec)
+    if not ok:
+        wanted = "(" + ", ".join(_dim_text(d) for d in spec) + ")"
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} has shape {actual}, expected {wanted}",
+            field=name,
+            value=actual,
+            expected=f"shape {wanted}",
+            code=ErrorCode.VALIDATION_SHAPE,
+        )
+
+
+def _dims_match(actual: tuple[int, ...], spec: tuple[int | str | None, ...]) -> bool:
+    return all(d in _ANY_DIM or d == a for a, d in zip(actual, spec, strict=True))
+
+
+def _dim_text(d: object) -> str:
+    if d == "...":
+        return "..."
+    return "*" if d in _ANY_DIM else str(d)
+
+
+def _check_range(
+    value: torch.Tensor, name: str, value_range: tuple[float | None, float | None]
+) -> None:
+    import torch
+
+    try:
+        lo, hi = value_range
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            field="value_range", value=value_range, expected="a (lo, hi) pair", cause=exc
+        ) from exc
+    if value.is_complex() or value.dtype == torch.bool:
+        return
+    outside = torch.zeros((), dtype=torch.long, device=value.device)
+    if lo is not None:
+        outside = outside + (value < lo).sum()
+    if hi is not None:
+        outside = outside + (value > hi).sum()
+    count = int(outside)
+    if count:
+        seen = f"min {float(value.min()):.4g}, max {float(value.max()):.4g}"
+        wanted = f"values in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} has {count} value(s) outside the range ({seen}); "
+            f"expected {wanted}",
+            field=name,
+            value=seen,
+            expected=wanted,
+            code=ErrorCode.VALIDATION_RANGE,
+        )
+
+
+def validate_image_tensor(
+    value: object,
+    *,
+    name: str = "images",
+    expected_size: tuple[int, int] | None = None,
+    allow_batch: bool = True,
+) -> torch.Tensor:
+    """Check an image tensor: CHW (or BCHW when ``allow_batch``), 3 channels, floating, in 0..1.
+
+    ``expected_size`` is ``(H, W)``. uint8 images are rejected with a hint to use
+    ``.float() / 255``. Returns the tensor unchanged (a CHW tensor is not given a batch dimension).
+    """
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ValidationError(
+            field=name, value=value, expected="a torch.Tensor image (CHW or BCHW)",
+            code=ErrorCode.VALIDATION_TYPE,
+        )
+    if not value.is_floating_point():
+        _check_dtype(value, name, (torch.float32, torch.float16, torch.bfloat16, torch.float64))
+    layouts = ("CHW", "BCHW") if allow_batch else ("CHW",)
+    if value.ndim not in (3, 4) or (value.ndim == 4 and not allow_batch):
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} has {value.ndim} dimension(s), expected "
+            f"{' or '.join(layouts)}",
+            field=name, value=tuple(value.shape), expected=" or ".join(layouts),
+            code=ErrorCode.VALIDATION_SHAPE,
+        )
+    size: tuple[int | str | None, ...]
+    size = tuple(expected_size) if expected_size is not None else (None, None)
+    if len(size) != 2:
+        raise ValidationError(field="expected_size", value=expected_size, expected="(H, W)")
+    spec: tuple[int | str | None, ...] = ("...", 3, *size)
+    _check_shape(value, name, spec)
+    if value.ndim == 4 and value.shape[0] == 0:
+        raise ValidationError(
+            f"{name}: {_short_repr(value)} is an empty batch, expected at least one image",
+            field=name, value=tuple(value.shape), expected="a batch of at least one image",
+            code=ErrorCode.VALIDATION_SHAPE,
+        )
+    if 0 in value.shape[-2:]:
+        raise ValidationError(
+            field=name, value=value, expected="an image with non-zero height and width",
+            code=ErrorCode.VALIDATION_SHAPE,
+        )
+    return validate_tensor(value, name=name, value_range=(0.0, 1.0), finite=True)
+
+
+# --- prompt text -------------------------------------------------------------------------------
+def sanitize_input(
+    text: object,
+    *,
+    name: str = "prompt",
+    max_chars: int | None = 8000,
+    normalize: str | None = "NFC",
+) -> str:
+    """Return a cleaned copy of a prompt.
+
+    NUL characters and unpaired surrogates are rejected; ``\\r\\n`` and lone ``\\r`` become ``\\n``;
+    other C0/C1 control characters and DEL are removed (``\\n`` and ``\\t`` are kept); the text is
+    normalised to ``normalize`` (``"NFC"``, ``"NFKC"``, ``"NFD"``, ``"NFKD"`` or ``None``); then
+    it must be at most ``max_chars`` characters (``None``: no limit). Failures raise
+    :class:`ValidationError` with code ``ERR_VALIDATION_PROMPT``.
+    """
+    code = ErrorCode.VALIDATION_PROMPT
+    if normalize is not None and normalize not in _NORMAL_FORMS:
+        raise ValidationError(
+            field="normalize", value=normalize, expected=f"one of {_NORMAL_FORMS} or None"
+        )
+    if max_chars is not None and (
+        not isinstance(max_chars, int) or isinstance(max_chars, bool) or max_chars < 1
+    ):
+        raise ValidationError(field="max_chars", value=max_chars, expected="an int >= 1 or None")
+    if not isinstance(text, str):
+        raise ValidationError(field=name, value=text, expected="a str", code=code)
+    if "\x00" in text:
+        raise ValidationError(
+            f"{name}: contains a NUL character at index {text.index(chr(0))}; expected text "
+            "without NUL",
+            field=name, value=_short_repr(text), expected="text without NUL characters", code=code,
+        )
+    cleaned = "".join(_clean_chars(text.replace("\r\n", "\n").replace("\r", "\n")))
+    for i, ch in enumerate(cleaned):
+        if "\ud800" <= ch <= "\udfff":
+            raise ValidationError(
+                f"{name}: contains an unpaired surrogate at index {i}; expected valid Unicode",
+                field=name, value=_short_repr(text), expected="valid Unicode text", code=code,
+            )
+    if normalize is not None:
+        cleaned = unicodedata.normalize(normalize, cleaned)  # type: ignore[arg-type]
+    if max_chars is not None and len(cleaned) > max_chars:
+        raise ValidationError(
+            f"{name}: {len(cleaned)} characters, expected at most {max_chars}",
+            field=name, value=f"<{len(cleaned)} chars>", expected=f"at most {max_chars} characters",
+            code=code,
+        )
+    return cleaned
+
+
+def _clean_chars(text: str) -> Iterable[str]:
+    for ch in text:
+        point = ord(ch)
+        if ch in "\n\t" or not (point < 0x20 or 0x7F <= point <= 0x9F):
+            yield ch
