@@ -1,0 +1,396 @@
+"""``LMStudioClient``: an async client for OpenAI-compatible servers (LM Studio), on aiohttp.
+
+One request = one attempt: retries, breakers and fallbacks live in :mod:`pixel_llm_otel.resilience`
+and the pipeline. Failures leave this module only as :class:`~pixel_llm_otel.errors.PixelLMError`
+subclasses, translated at the boundary with ``raise ... from exc``:
+
+====================================  ============================================
+what happened                         raised
+====================================  ============================================
+nothing listening / DNS / TLS / reset  ``ConnectionError`` (``ERR_CONNECTION_*``)
+connect, read or total timeout         ``TimeoutError`` (``ERR_TIMEOUT_*``)
+HTTP 4xx / 5xx                         ``APIError`` with status, body excerpt, the server's
+                                       message, ``retry_after`` (code by status)
+200 whose body is not JSON             ``APIError`` ``ERR_RESPONSE_MALFORMED``
+200 JSON of the wrong shape            ``APIError`` ``ERR_RESPONSE_INVALID``
+bad arguments                          ``ValidationError``
+====================================  ============================================
+
+Error contexts carry the method, URL path, server address/port and model, never the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar, cast
+
+import aiohttp
+
+from ..errors import (
+    DEFAULT_CLASSIFIER,
+    APIError,
+    ConnectionError,
+    ErrorCode,
+    PixelLMError,
+    parse_retry_after,
+    status_code_to_error_code,
+)
+from ._config import ClientConfig
+from ._payload import build_chat_payload, encode_json
+from ._sse import DONE, collect_stream, iter_sse_data
+from ._types import (
+    ChatCompletion,
+    ResponseShapeError,
+    StreamChunk,
+    extract_error_message,
+    parse_chat_completion,
+    parse_model_list,
+    parse_stream_chunk,
+)
+
+__all__ = ["HealthStatus", "LMStudioClient"]
+
+T = TypeVar("T")
+
+_log = logging.getLogger("pixel_llm_otel.client")
+
+_CHAT = "/chat/completions"
+_MODELS = "/models"
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthStatus:
+    """The result of :meth:`LMStudioClient.health`."""
+
+    available: bool
+    latency_s: float
+    models: tuple[str, ...] = ()
+    error: PixelLMError | None = None
+
+
+class LMStudioClient:
+    """Async client for an OpenAI-compatible chat API (default ``http://localhost:1234/v1``).
+
+    ``LMStudioClient(config_or_base_url=None, /, **options)``: ``options`` are
+    :class:`ClientConfig` fields (``api_key=``, ``read_timeout=``, ...).
+
+    One :class:`aiohttp.ClientSession` (one connection pool) is created lazily inside the running
+    loop on first use and reused; a client belongs to that loop from then on. Use ``async with``
+    or :meth:`close`.
+    """
+
+    def __init__(self, config: ClientConfig | str | None = None, /, **options: Any) -> None:
+        if isinstance(config, ClientConfig) and not options:
+            self._config = config
+        else:
+            self._config = ClientConfig.from_options(config, **options)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._timeout = aiohttp.ClientTimeout(
+            total=cast("float | None", self._config.total_timeout),
+            sock_connect=_float(self._config.connect_timeout),
+            sock_read=_float(self._config.read_timeout),
+        )
+        self._base = self._config.base_url
+        self._base_path = self._config.base_path
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._session else "idle")
+        return f"LMStudioClient(base_url={self._base!r}, state={state})"
+
+    # --- properties ---------------------------------------------------------------------
+    @property
+    def config(self) -> ClientConfig:
+        return self._config
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    @property
+    def server_address(self) -> str:
+        """Host of the base URL (``server.address``)."""
+        return self._config.server_address
+
+    @property
+    def server_port(self) -> int | None:
+        """Port of the base URL, or the scheme's default (``server.port``)."""
+        return self._config.server_port
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- API ----------------------------------------------------------------------------
+    async def chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ChatCompletion:
+        """``POST /chat/completions`` (non-streaming): one attempt, parsed strictly."""
+        body = encode_json(
+            build_chat_payload(
+                messages,
+                model=model,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=False,
+                extra=extra,
+            )
+        )
+        ctx = self._context("POST", _CHAT, model)
+        session = self._session_for_loop()
+        started = time.perf_counter()
+        with _Translate(ctx):
+            async with session.post(self._base + _CHAT, data=body, headers=_JSON_HEADERS) as resp:
+                await self._check_status(resp, ctx)
+                raw = await resp.read()
+        _log.debug("POST %s -> 200 in %.3fs", ctx["url_path"], time.perf_counter() - started)
+        return _decode(raw, parse_chat_completion, ctx)
+
+    async def stream_chat(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[StreamChunk, None]:
+        """``POST /chat/completions`` with ``stream: true``: yields each chunk as it arrives.
+
+        Usage arrives in a final chunk without choices (``stream_options.include_usage``). A
+        stream that ends before ``data: [DONE]`` raises ``ConnectionError``
+        (``ERR_CONNECTION_RESET``).
+        """
+        body = encode_json(
+            build_chat_payload(
+                messages,
+                model=model,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stream=True,
+                extra=extra,
+            )
+        )
+        ctx = self._context("POST", _CHAT, model, stream=True)
+        session = self._session_for_loop()
+        with _Translate(ctx):
+            async with session.post(self._base + _CHAT, data=body, headers=_SSE_HEADERS) as resp:
+                await self._check_status(resp, ctx)
+                async for data in iter_sse_data(resp.content):
+                    if data == DONE:
+                        return
+                    yield _decode(data.encode("utf-8"), parse_stream_chunk, ctx)
+        raise ConnectionError(
+            "the stream ended before data: [DONE]",
+            code=ErrorCode.CONNECTION_RESET,
+            context=ctx,
+        )
+
+    async def chat_via_stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        model: str,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ChatCompletion:
+        """Stream a completion and collect it into one :class:`ChatCompletion`."""
+        stream = self.stream_chat(
+            messages, model=model, max_tokens=max_tokens, temperature=temperature, extra=extra
+        )
+        return await collect_stream(stream)
+
+    async def list_models(self) -> list[str]:
+        """``GET /models``: the ids of the models the server offers."""
+        return await self._list_models(self._timeout)
+
+    async def health(self) -> HealthStatus:
+        """Ask ``GET /models`` within ``health_timeout``; never raises for server trouble."""
+        started = time.perf_counter()
+        budget = _float(self._config.health_timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=budget, sock_connect=min(budget, _float(self._config.connect_timeout))
+        )
+        try:
+            models = await self._list_models(timeout)
+        except PixelLMError as exc:
+            return HealthStatus(False, time.perf_counter() - started, error=exc)
+        return HealthStatus(True, time.perf_counter() - started, models=tuple(models))
+
+    async def check_available(self) -> bool:
+        """Whether the server answers ``GET /models`` within ``health_timeout``."""
+        return (await self.health()).available
+
+    async def close(self) -> None:
+        """Close the session and its pool. Idempotent; the client cannot be used afterwards."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is None or session.closed:
+            return
+        loop = self._loop
+        if loop is not None and loop.is_closed():
+            session.detach()  # its loop is gone: nothing left to close gracefully
+            return
+        await session.close()
+
+    async def __aenter__(self) -> LMStudioClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- internals ----------------------------------------------------------------------
+    def _session_for_loop(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("LMStudioClient is closed")
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and not session.closed:
+            if self._loop is loop:
+                return session
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError(
+                    "LMStudioClient is bound to another running event loop; use one client per "
+                    "loop (SyncLMStudioClient owns a private one)"
+                )
+            session.detach()
+        cfg = self._config
+        connector = aiohttp.TCPConnector(
+            limit=cfg.pool_limit,
+            limit_per_host=cfg.pool_limit_per_host,
+            keepalive_timeout=_float(cfg.keepalive_timeout),
+        )
+        headers = {"User-Agent": cfg.user_agent}
+        if cfg.api_key is not None:
+            headers["Authorization"] = f"Bearer {cfg.api_key}"
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers=headers,
+            trust_env=cfg.trust_env,
+            raise_for_status=False,
+        )
+        self._loop = loop
+        return self._session
+
+    async def _list_models(self, timeout: aiohttp.ClientTimeout) -> list[str]:
+        ctx = self._context("GET", _MODELS, None)
+        session = self._session_for_loop()
+        with _Translate(ctx):
+            async with session.get(
+                self._base + _MODELS, headers=_JSON_HEADERS, timeout=timeout
+            ) as resp:
+                await self._check_status(resp, ctx)
+                raw = await resp.read()
+        return _decode(raw, parse_model_list, ctx)
+
+    def _context(
+        self, method: str, endpoint: str, model: str | None, *, stream: bool = False
+    ) -> dict[str, Any]:
+        ctx: dict[str, Any] = {
+            "method": method,
+            "url_path": self._base_path + endpoint,
+            "server_address": self.server_address,
+            "server_port": self.server_port,
+        }
+        if model is not None:
+            ctx["model"] = model
+        if stream:
+            ctx["stream"] = True
+        return ctx
+
+    async def _check_status(self, resp: aiohttp.ClientResponse, ctx: dict[str, Any]) -> None:
+        if resp.status < 400:
+            return
+        raw = await resp.content.read(self._config.max_error_body_bytes)
+        text = raw.decode("utf-8", errors="replace")
+        server_message = extract_error_message(text)
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        detail = server_message or resp.reason or "no detail"
+        _log.debug("%s %s -> %d", ctx["method"], ctx["url_path"], resp.status)
+        raise APIError(
+            f"HTTP {resp.status} from {ctx['method']} {ctx['url_path']}: {detail}",
+            status=resp.status,
+            body=text,
+            retry_after=retry_after,
+            code=status_code_to_error_code(resp.status),
+            context={**ctx, "server_message": server_message} if server_message else ctx,
+        )
+
+
+class _Translate:
+    """Turns transport-level exceptions raised in its block into typed ``PixelLMError``s."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: Mapping[str, Any]) -> None:
+        self._ctx = ctx
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, PixelLMError) or not isinstance(exc, Exception):
+            return  # ours already, or cancellation / GeneratorExit / KeyboardInterrupt
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
+            raise DEFAULT_CLASSIFIER.to_error(exc, context=self._ctx) from exc
+        if isinstance(exc, ValueError):  # undecodable or oversized SSE line
+            raise APIError(
+                f"unreadable response stream ({type(exc).__name__}: {exc})",
+                code=ErrorCode.RESPONSE_MALFORMED,
+                context=self._ctx,
+                cause=exc,
+            ) from exc
+
+
+def _decode(raw: bytes, parse: Callable[[object], T], ctx: Mapping[str, Any]) -> T:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise APIError(
+            f"response body from {ctx['url_path']} is not valid JSON ({exc})",
+            code=ErrorCode.RESPONSE_MALFORMED,
+            body=raw[:1024].decode("utf-8", errors="replace"),
+            context=ctx,
+            cause=exc,
+        ) from exc
+    try:
+        return parse(data)
+    except ResponseShapeError as exc:
+        raise APIError(
+            f"unexpected response from {ctx['url_path']}: {exc}",
+            code=ErrorCode.RESPONSE_INVALID,
+            body=raw[:1024].decode("utf-8", errors="replace"),
+            context={**ctx, "json_path": exc.path},
+            cause=exc,
+        ) from exc
+
+
+def _float(value: object) -> float:
+    return cast(float, value)  # ClientConfig stores every duration as float seconds
