@@ -148,7 +148,8 @@ class ErrorClassifier:
             return exc
         code, status, retry_after = self._code_of(exc)
         category = CODE_INFO[code].category
-        message = f"{CODE_INFO[code].message} ({type(exc).__name__}: {exc})".replace(": )", ")")
+        message = f"{CODE_INFO[code].message} ({type(exc).__name__}: {_safe_str(exc)})"
+        message = message.replace(": )", ")")
         if category is ErrorCategory.TIMEOUT:
             return TimeoutError(message, code=code, context=context, cause=exc)
         if category is ErrorCategory.CONNECTION:
@@ -172,6 +173,8 @@ class ErrorClassifier:
         if aiohttp_result is not None:
             return aiohttp_result
         if isinstance(exc, (asyncio.TimeoutError, builtins.TimeoutError)):
+            if getattr(exc, "errno", None) == errno.ETIMEDOUT:  # the OS gave up connecting
+                return ErrorCode.TIMEOUT_CONNECT, None, None
             return ErrorCode.TIMEOUT_TOTAL, None, None
         if isinstance(exc, json.JSONDecodeError):
             return ErrorCode.RESPONSE_MALFORMED, None, None
@@ -311,6 +314,15 @@ def _traceback_modules(exc: BaseException) -> set[str]:
             names.add(name)
         tb = tb.tb_next
     return names
+
+
+def _safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception's own __str__ fails (aiohttp errors
+    built without request info do)."""
+    try:
+        return str(exc)
+    except Exception:
+        return "<unprintable>"
 
 
 def _qualified_name(cls: type) -> str:
