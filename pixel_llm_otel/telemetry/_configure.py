@@ -1,0 +1,243 @@
+"""``configure()``: one call sets up traces, metrics and logs, and instruments the package.
+
+Standard ``OTEL_*`` variables are honoured (the SDK and exporters read most of them themselves);
+arguments win over the environment. A signal whose global provider the host already installed is
+left exactly as the host set it up: we use that provider and add nothing to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger_provider, set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from .._version import __version__
+from ..errors import ValidationError
+from . import _names as n
+from ._dropped import DroppedStats, DroppedTelemetry
+from ._exporters import ExportSettings, build_exporter, parse_headers
+from ._instrumentor import PixelLLMInstrumentor
+from ._logs import OTelLogHandler
+
+__all__ = ["DEFAULT_SERVICE_NAME", "TelemetryHandle", "configure"]
+
+DEFAULT_SERVICE_NAME = "pixel-llm"
+_PACKAGE_LOGGER = "pixel_llm_otel"
+_log = logging.getLogger("pixel_llm_otel.telemetry")
+
+
+def _placeholder_types() -> tuple[type, ...]:
+    """The API's stand-ins for "no provider installed": proxies and no-ops of each signal."""
+    from opentelemetry._logs import NoOpLoggerProvider
+    from opentelemetry._logs._internal import ProxyLoggerProvider
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.metrics._internal import _ProxyMeterProvider
+
+    return (
+        trace.ProxyTracerProvider,
+        trace.NoOpTracerProvider,
+        _ProxyMeterProvider,
+        NoOpMeterProvider,
+        ProxyLoggerProvider,
+        NoOpLoggerProvider,
+    )
+
+
+def _is_set(provider: object) -> bool:
+    """Whether a global provider is a real one the host installed (not a proxy or no-op)."""
+    return not isinstance(provider, _placeholder_types())
+
+
+@dataclass
+class TelemetryHandle:
+    """What :func:`configure` set up; ``shutdown()`` flushes and undoes it."""
+
+    enabled: bool
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    logger_provider: Any = None
+    owned: tuple[str, ...] = ()  # signals whose providers we created ("traces", "metrics", "logs")
+    _dropped: DroppedTelemetry = field(default_factory=DroppedTelemetry, repr=False)
+    _log_handler: logging.Handler | None = field(default=None, repr=False)
+    _instrumented: bool = field(default=False, repr=False)
+
+    def dropped(self) -> DroppedStats:
+        """Spans and log records dropped before export (bounded queues, after shutdown)."""
+        return self._dropped.stats()
+
+    def force_flush(self, timeout_millis: int = 5000) -> bool:
+        """Export what is buffered in the providers we own; ``False`` if anything timed out."""
+        ok = True
+        for signal, provider in self._owned_providers():
+            try:
+                ok = bool(provider.force_flush(timeout_millis)) and ok
+            except Exception:
+                _log.warning("force_flush of %s failed", signal, exc_info=True)
+                ok = False
+        return ok
+
+    def shutdown(self) -> None:
+        """Uninstrument, detach the log handler, shut down the providers we own."""
+        global _active
+        if self._instrumented:
+            PixelLLMInstrumentor().uninstrument()
+            self._instrumented = False
+        if self._log_handler is not None:
+            logging.getLogger(_PACKAGE_LOGGER).removeHandler(self._log_handler)
+            self._log_handler = None
+        for signal, provider in self._owned_providers():
+            try:
+                provider.shutdown()
+            except Exception:
+                _log.warning("shutdown of %s failed", signal, exc_info=True)
+        self.owned = ()
+        with _lock:
+            if _active is self:
+                _active = None
+
+    def _owned_providers(self) -> list[tuple[str, Any]]:
+        providers = {
+            "traces": self.tracer_provider,
+            "metrics": self.meter_provider,
+            "logs": self.logger_provider,
+        }
+        return [(s, providers[s]) for s in self.owned if providers[s] is not None]
+
+
+_lock = threading.Lock()
+_active: TelemetryHandle | None = None
+
+
+def _seconds(value: float | timedelta | None, name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if not seconds > 0:
+        raise ValidationError(field=name, value=value, expected="a positive duration")
+    return seconds
+
+
+def _resource(service_name: str | None, attributes: Mapping[str, Any] | None) -> Resource:
+    resource = Resource.create({SERVICE_VERSION: __version__, **dict(attributes or {})})
+    if service_name is not None:
+        return resource.merge(Resource({SERVICE_NAME: service_name}))
+    current = str(resource.attributes.get(SERVICE_NAME, ""))
+    if not current or current.startswith("unknown_service"):
+        return resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: str | Mapping[str, str] | None = None,
+    sampler: Sampler | None = None,
+    export_interval: float | timedelta | None = None,
+    export_timeout: float | timedelta | None = None,
+    enable_logs: bool = True,
+    resource_attributes: Mapping[str, Any] | None = None,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+    log_exporter: LogRecordExporter | None = None,
+    capture_content: bool | None = None,
+    max_queue_size: int | None = None,
+) -> TelemetryHandle:
+    """Set up OpenTelemetry for pixel-llm-otel and instrument it. Returns a handle.
+
+    Without an endpoint (argument or ``OTEL_EXPORTER_OTLP_ENDPOINT``) nothing is exported over the
+    network; ``span_exporter`` / ``metric_reader`` / ``log_exporter`` add in-process exporters
+    (e.g. the SDK's in-memory ones, to print a trace tree). ``OTEL_SDK_DISABLED=true`` makes this a
+    no-op. Calling it again while a handle is active returns that handle.
+    """
+    global _active
+    with _lock:
+        if _active is not None:
+            _log.warning("telemetry already configured; returning the active handle")
+            return _active
+        if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+            _active = TelemetryHandle(enabled=False)
+            return _active
+        if max_queue_size is not None and max_queue_size < 1:
+            raise ValidationError(field="max_queue_size", value=max_queue_size, expected=">= 1")
+        settings = ExportSettings(
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=parse_headers(headers),
+            timeout=_seconds(export_timeout, "export_timeout"),
+        )
+        interval = _seconds(export_interval, "export_interval")
+        resource = _resource(service_name, resource_attributes)
+        handle = TelemetryHandle(enabled=True)
+        owned: list[str] = []
+
+        meter_provider: Any = metrics.get_meter_provider()
+        if not _is_set(meter_provider):
+            readers = [*metric_readers, *([metric_reader] if metric_reader is not None else [])]
+            exporter = build_exporter(settings, "metrics")
+            if exporter is not None:
+                millis = interval * 1000 if interval is not None else None
+                readers.append(PeriodicExportingMetricReader(exporter, millis))
+            filter_kwargs: dict[str, Any] = {}
+            if not os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
+                filter_kwargs["exemplar_filter"] = TraceBasedExemplarFilter()
+            meter_provider = MeterProvider(
+                metric_readers=readers, resource=resource, **filter_kwargs
+            )
+            metrics.set_meter_provider(meter_provider)
+            owned.append("metrics")
+
+        tracer_provider: Any = trace.get_tracer_provider()
+        if not _is_set(tracer_provider):
+            tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+            for exp in (span_exporter, build_exporter(settings, "traces")):
+                if exp is not None:
+                    processor = BatchSpanProcessor(exp, max_queue_size=max_queue_size)
+                    handle._dropped.attach(processor, "traces")
+                    tracer_provider.add_span_processor(processor)
+            trace.set_tracer_provider(tracer_provider)
+            owned.append("traces")
+
+        logger_provider: Any = get_logger_provider() if enable_logs else None
+        if enable_logs and not _is_set(logger_provider):
+            logger_provider = LoggerProvider(resource=resource)
+            for exp in (log_exporter, build_exporter(settings, "logs")):
+                if exp is not None:
+                    log_processor = BatchLogRecordProcessor(exp)
+                    handle._dropped.attach(log_processor, "logs")
+                    logger_provider.add_log_record_processor(log_processor)
+            set_logger_provider(logger_provider)
+            owned.append("logs")
+            handle._log_handler = OTelLogHandler(logger_provider)
+            logging.getLogger(_PACKAGE_LOGGER).addHandler(handle._log_handler)
+
+        handle.tracer_provider, handle.meter_provider = tracer_provider, meter_provider
+        handle.logger_provider, handle.owned = logger_provider, tuple(owned)
+        handle._dropped.register(meter_provider.get_meter(n.SCOPE_NAME, __version__))
+        instrumentor = PixelLLMInstrumentor()
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                capture_content=capture_content,
+            )
+            handle._instrumented = instrumentor.is_instrumented_by_opentelemetry
+        _active = handle
+        return handle

@@ -1,0 +1,103 @@
+"""Every telemetry name the package emits: the one place they live.
+
+The names are fixed by ``docs/telemetry-contract.md`` (GenAI semantic conventions plus our own
+``pixel_llm.*`` names). Dashboards, alert rules and users' queries depend on them: rename only with
+the contract. Semconv names are spelled out rather than imported so that a semconv release that
+moves or deprecates a constant cannot change what we emit; a test checks each one still exists in
+the ``opentelemetry-semantic-conventions`` package.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- instrumentation scope ------------------------------------------------------------------
+SCOPE_NAME: Final = "pixel_llm_otel"
+
+# --- spans ------------------------------------------------------------------------------------
+SPAN_GENERATE: Final = "pixel_llm.generate"
+SPAN_GENERATE_BATCH: Final = "pixel_llm.generate_batch"
+SPAN_ENCODE: Final = "pixel_llm.encode"
+SPAN_CHAT_PREFIX: Final = "chat"  # the span is named "chat {model}"
+
+# --- span events ------------------------------------------------------------------------------
+EVENT_RETRY: Final = "pixel_llm.retry"
+EVENT_BREAKER_STATE_CHANGE: Final = "pixel_llm.circuit_breaker.state_change"
+EVENT_BREAKER_REJECTED: Final = "pixel_llm.circuit_breaker.rejected"
+EVENT_FALLBACK: Final = "pixel_llm.fallback"
+
+# --- semconv attributes (checked against the semconv package by a test) ---------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
+
+OPERATION_CHAT: Final = "chat"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- our attributes ---------------------------------------------------------------------------
+OUTCOME: Final = "pixel_llm.outcome"
+ATTEMPTS: Final = "pixel_llm.attempts"
+BATCH_SIZE: Final = "pixel_llm.batch.size"
+FALLBACK_STRATEGY: Final = "pixel_llm.fallback.strategy"
+FALLBACK_RESULT: Final = "pixel_llm.fallback.result"
+ENCODER_TYPE: Final = "pixel_llm.encoder.type"
+ENCODER_DEVICE: Final = "pixel_llm.encoder.device"
+ERROR_CODE: Final = "pixel_llm.error.code"
+ERROR_CATEGORY: Final = "pixel_llm.error.category"
+RETRY_ATTEMPT: Final = "pixel_llm.retry.attempt"
+RETRY_DELAY_S: Final = "pixel_llm.retry.delay_s"
+BREAKER_NAME: Final = "pixel_llm.circuit_breaker.name"
+BREAKER_FROM_STATE: Final = "pixel_llm.circuit_breaker.from_state"
+BREAKER_TO_STATE: Final = "pixel_llm.circuit_breaker.to_state"
+BREAKER_REASON: Final = "pixel_llm.circuit_breaker.reason"
+BREAKER_STATE: Final = "pixel_llm.circuit_breaker.state"
+TELEMETRY_SIGNAL: Final = "pixel_llm.telemetry.signal"
+
+OUTCOME_SUCCESS: Final = "success"
+OUTCOME_FALLBACK: Final = "fallback"
+OUTCOME_ERROR: Final = "error"
+BREAKER_STATES: Final = ("closed", "open", "half_open")
+
+# --- metrics ----------------------------------------------------------------------------------
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_GENERATE_REQUESTS: Final = "pixel_llm.generate.requests"
+METRIC_GENERATE_DURATION: Final = "pixel_llm.generate.duration"
+METRIC_RETRY_ATTEMPTS: Final = "pixel_llm.retry.attempts"
+METRIC_RETRY_EXHAUSTED: Final = "pixel_llm.retry.exhausted"
+METRIC_BREAKER_TRANSITIONS: Final = "pixel_llm.circuit_breaker.transitions"
+METRIC_BREAKER_STATE: Final = "pixel_llm.circuit_breaker.state"
+METRIC_BREAKER_REJECTED: Final = "pixel_llm.circuit_breaker.rejected"
+METRIC_FALLBACK_INVOCATIONS: Final = "pixel_llm.fallback.invocations"
+METRIC_ERRORS: Final = "pixel_llm.errors"
+METRIC_ENCODER_DURATION: Final = "pixel_llm.encoder.duration"
+METRIC_TELEMETRY_DROPPED: Final = "pixel_llm.telemetry.dropped"
+
+# --- histogram buckets (semconv advice for the gen_ai.client.* metrics) -----------------------
+OPERATION_DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+ENCODER_DURATION_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+# --- environment ------------------------------------------------------------------------------
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
