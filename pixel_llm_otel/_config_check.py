@@ -107,9 +107,9 @@ def _build(config_cls: type[C], data: Mapping[Any, Any], label: str) -> C:
     try:
         return config_cls(**kwargs)
     except ValidationError as exc:
-        if exc.code is _CODE:
-            raise
         field = exc.field if exc.field is None or "." in exc.field else f"{label}.{exc.field}"
+        if exc.code is _CODE and field == exc.field:
+            raise
         raise ValidationError(
             exc.message if exc.field is None else None,
             field=field, value=exc.value, expected=exc.expected, code=_CODE, cause=exc,
