@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -47,6 +47,8 @@ class AppConfig:
     models: tuple[str, ...]
     sleep: SleepFn
     reset_after_bytes: int = 40  # bytes of body sent before a "reset" drops the connection
+    #: transports with a request being handled (an outage closes idle ones at once, these after)
+    busy: set[object] = field(default_factory=set)
 
 
 STATE_KEY = web.AppKey("sim_state", SimulatorState)
@@ -98,8 +100,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outage, API key and OpenAI-shaped 404/405 for everything outside ``/admin``."""
-    if request.path.startswith("/admin"):
-        return await handler(request)
+    busy = request.app[CONFIG_KEY].busy
+    transport = request.transport
+    busy.add(transport)
+    try:
+        if request.path.startswith("/admin"):
+            return await handler(request)
+        return await _api(request, handler)
+    finally:
+        busy.discard(transport)
+
+
+async def _api(request: web.Request, handler: Handler) -> web.StreamResponse:
     state, config = request.app[STATE_KEY], request.app[CONFIG_KEY]
     mode = state.outage_mode()
     if mode is not None:

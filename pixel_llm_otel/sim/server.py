@@ -286,8 +286,12 @@ class SimulatorServer:
         server = self._runner.server if self._runner is not None else None
         for conn in server.connections if server is not None else ():
             transport = conn.transport
-            if transport is not None and transport.get_extra_info("sockname")[1] == self._port:
-                conn.close()
+            if transport is None or transport.get_extra_info("sockname")[1] != self._port:
+                continue
+            if transport in self._config.busy:
+                conn.close()  # closes once its response is written
+            else:
+                conn.force_close()  # idle keep-alive connection
         logger.info("simulator down on port %d (outage)", self._port)
 
     async def _watch(self) -> None:
