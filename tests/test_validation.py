@@ -202,9 +202,6 @@ def test_expected_size_checks_height_and_width() -> None:
 
 
 # --- validate_config ----------------------------------------------------------------------
-class Mode:
-    FAST = "fast"
-
 
 @dataclass(frozen=True)
 class Inner:

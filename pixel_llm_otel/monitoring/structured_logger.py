@@ -19,6 +19,7 @@ handler.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import logging.handlers
@@ -78,8 +79,16 @@ class _Listener(logging.handlers.QueueListener):
         super().__init__(q, handler, respect_handler_level=True)
         self._bounded = q
 
-    def enqueue_sentinel(self) -> None:
-        self._bounded.put(None, timeout=5.0)  # None is the stop sentinel; the queue may be full
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after writing what is queued; never waits more than ~``timeout`` seconds, even
+        when the target handler is stuck or the queue is full."""
+        thread = self._thread
+        if thread is None:
+            return
+        with contextlib.suppress(queue.Full):  # None is QueueListener's stop sentinel
+            self._bounded.put(None, timeout=timeout)
+        thread.join(timeout)
+        self._thread = None
 
 
 class _Core:
@@ -107,15 +116,17 @@ class _Core:
         self.target.flush()
         return True
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
         with self._close_lock:
             if self.handler.closed:
                 return
             self.handler.closed = True
-        try:
-            self.listener.stop()
-        finally:
+        self.listener.stop(timeout)
+        if not self.listener_stuck():
             self.target.flush()
+
+    def listener_stuck(self) -> bool:
+        return self.queue.unfinished_tasks > 0
 
 
 class StructuredLogger:
@@ -230,9 +241,11 @@ class StructuredLogger:
         """Wait until every queued record is written (at most ``timeout`` s); True if so."""
         return self._core.flush(timeout)
 
-    def close(self) -> None:
-        """Write what is queued and stop the writer thread. Later records are dropped."""
-        self._finalizer()
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued and stop the writer thread, waiting at most about ``timeout``
+        seconds (a stuck handler is abandoned). Later records are dropped and counted."""
+        if self._finalizer.detach() is not None:
+            self._core.close(timeout)
 
     def __enter__(self) -> StructuredLogger:
         return self
