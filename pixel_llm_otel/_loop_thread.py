@@ -51,6 +51,7 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._exited = threading.Event()  # set once run_forever() has returned
         self._finalizer: weakref.finalize[Any, LoopThread] | None = None
 
     def __repr__(self) -> str:
@@ -61,7 +62,12 @@ class LoopThread:
     def is_running(self) -> bool:
         """Whether the loop thread has been started and is alive."""
         thread = self._thread
-        return thread is not None and thread.is_alive() and not self._stopped
+        return (
+            thread is not None
+            and thread.is_alive()
+            and not self._stopped
+            and not self._exited.is_set()
+        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -109,11 +115,17 @@ class LoopThread:
                     wait = min(wait, max(0.0, deadline - time.monotonic()))
                 try:
                     return future.result(wait)
+                except concurrent.futures.CancelledError:
+                    if self._exited.is_set():  # cancelled by the loop's shutdown, not by us
+                        raise RuntimeError(
+                            f"{self._name}: the event loop stopped before the call finished"
+                        ) from None
+                    raise
                 except concurrent.futures.TimeoutError:
                     if future.done():  # the coroutine itself raised a TimeoutError
                         return future.result()
                     if not self.is_running:
-                        raise RuntimeError(f"{self._name}: the event-loop thread died") from None
+                        raise RuntimeError(f"{self._name}: the event loop is not running") from None
                     if deadline is not None and time.monotonic() >= deadline:
                         raise TimeoutError(
                             f"{self._name}: no result within the {timeout:g}s guard",
@@ -155,7 +167,7 @@ class LoopThread:
                 ready = threading.Event()
                 holder: list[asyncio.AbstractEventLoop] = []
                 thread = threading.Thread(
-                    target=_serve, args=(holder, ready), name=self._name, daemon=True
+                    target=_serve, args=(holder, ready, self._exited), name=self._name, daemon=True
                 )
                 thread.start()
                 ready.wait()
@@ -164,7 +176,9 @@ class LoopThread:
             return self._loop
 
 
-def _serve(holder: list[asyncio.AbstractEventLoop], ready: threading.Event) -> None:
+def _serve(
+    holder: list[asyncio.AbstractEventLoop], ready: threading.Event, exited: threading.Event
+) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     holder.append(loop)
@@ -172,6 +186,7 @@ def _serve(holder: list[asyncio.AbstractEventLoop], ready: threading.Event) -> N
     try:
         loop.run_forever()
     finally:
+        exited.set()
         try:
             _cancel_pending(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
