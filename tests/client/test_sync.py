@@ -134,7 +134,7 @@ def test_loop_thread_reports_a_dead_loop() -> None:
         await asyncio.Event().wait()
 
     try:
-        with pytest.raises(RuntimeError, match="stopped|not running"):
+        with pytest.raises(RuntimeError, match=r"stopped|not running"):
             runner.run(kill_loop())
     finally:
         runner.stop()
