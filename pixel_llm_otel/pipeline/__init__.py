@@ -1,0 +1,32 @@
+"""``HybridPixelLLM``: validate -> encode -> circuit breaker -> retry(HTTP attempt) -> fallback.
+
+Modules: ``config`` (``HybridConfig``, ``ErrorConfig``), ``hybrid`` (the public class, a thin
+sync/async shell), ``_core`` (the async pipeline of one caption), ``_batch`` (batches),
+``_prompt`` (argument checks and messages), ``_cache_key`` (fallback-cache keys), ``_adapters``
+(the seams to the client and the encoder), ``result`` (``GenerateResult``).
+"""
+
+from __future__ import annotations
+
+from ._cache_key import CacheKey, cache_key, image_digest
+from ._core import Encoded
+from ._prompt import DEFAULT_PROMPT
+from .config import DEFAULT_MODEL, DEFAULT_URL, ErrorConfig, HybridConfig
+from .hybrid import HybridPixelLLM
+from .result import GenerateResult, Source, Usage
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_PROMPT",
+    "DEFAULT_URL",
+    "CacheKey",
+    "Encoded",
+    "ErrorConfig",
+    "GenerateResult",
+    "HybridConfig",
+    "HybridPixelLLM",
+    "Source",
+    "Usage",
+    "cache_key",
+    "image_digest",
+]

@@ -1,0 +1,318 @@
+"""The async core: one caption = encode -> chat [breaker -> retry(HTTP attempt)] -> fallback.
+
+Every public method of :class:`~pixel_llm_otel.pipeline.HybridPixelLLM`, sync or async, ends up
+here. The core owns the resilience primitives and the encoder (built once); per event loop it keeps
+one HTTP client and one concurrency semaphore, because aiohttp sessions and asyncio primitives
+belong to the loop that created them (the sync API runs on a private loop thread, async callers on
+their own loop).
+
+Order of the guards: the circuit breaker wraps the whole retried call, so one caption counts as one
+breaker call, an open breaker refuses before any attempt, and ``RetryExhausted`` counts as one
+failure. The retry policy wraps one HTTP attempt, bounded by the client's timeouts and the
+policy's deadline. Whatever fails after validation goes to the fallback chain; a caption from the
+LLM is remembered by the cache fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import hooks
+from ..errors import EncoderError, PixelLMError
+from ..errors.classifier import DEFAULT_CLASSIFIER
+from ..hooks import ChatRequestInfo
+from ..monitoring import ErrorMetrics, StructuredLogger
+from ..resilience.circuit_breaker import CircuitBreaker
+from ..resilience.fallback import FallbackManager
+from ..resilience.retry import RetryPolicy
+from . import _adapters
+from ._cache_key import CacheKey, cache_key
+from ._prompt import CallOptions, build_messages
+from .result import GenerateResult, Usage
+
+if TYPE_CHECKING:
+    import torch
+
+    from .config import HybridConfig
+
+__all__ = ["Encoded", "PipelineCore"]
+
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """The encoder's output for one caption: the feature summary and optional image URLs."""
+
+    summary: str
+    image_urls: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Attempts:
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _LoopState:
+    client: Any
+    semaphore: asyncio.Semaphore
+
+
+class PipelineCore:
+    """The shared async implementation (not public: use ``HybridPixelLLM``)."""
+
+    def __init__(
+        self,
+        config: HybridConfig,
+        *,
+        encoder: Any = None,
+        clock: Callable[[], float] = time.monotonic,
+        async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        logger: StructuredLogger | None = None,
+    ) -> None:
+        self.config = config
+        self.log = logger if logger is not None else _default_logger()
+        errors = config.error_config
+        self.encoder = encoder if encoder is not None else _adapters.build_encoder(config)
+        self.breaker = CircuitBreaker(config.breaker_name, errors.circuit_breaker, clock=clock)
+        self.retry = RetryPolicy(
+            errors.retry, name=f"{config.breaker_name}.chat", clock=clock, async_sleep=async_sleep
+        )
+        self.fallback: FallbackManager[str] = FallbackManager(config.fallback_config, clock=clock)
+        self.metrics = ErrorMetrics()
+        for primitive in (self.breaker, self.retry, self.fallback):
+            primitive.subscribe(self.metrics)
+        host, port = config.server_address
+        self._server = (host, port)
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._closed = False
+
+    # --- per-loop resources -------------------------------------------------------------
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = _LoopState(
+                _adapters.build_client(self.config), asyncio.Semaphore(self.config.max_concurrency)
+            )
+            self._states[loop] = state
+        return state
+
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop (others are closed by their own loop)."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await _adapters.close_client(state.client)
+
+    # --- encoding -----------------------------------------------------------------------
+    async def encode(self, batch: torch.Tensor, *, per_image: bool) -> list[Encoded]:
+        """Encode a BCHW batch in one encoder pass under an encode scope.
+
+        ``per_image``: one :class:`Encoded` per image (batch calls); otherwise one for the
+        whole batch (a single generate call over several images).
+        """
+        observer = hooks.get_observer()
+        with observer.encode(
+            encoder_type=self.config.encoder_type,
+            device=_adapters.encoder_device(self.encoder),
+            batch_size=int(batch.shape[0]),
+        ) as scope:
+            try:
+                summaries = await _adapters.encode_and_summarize(self.encoder, batch)
+                urls = (
+                    await _adapters.png_data_urls(batch) if self.config.send_image else ()
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = exc if isinstance(exc, PixelLMError) else EncoderError(
+                    f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc
+                )
+                scope.fail(error)
+                raise error from exc
+        if per_image:
+            return [
+                Encoded(summary, (urls[i],) if urls else ()) for i, summary in enumerate(summaries)
+            ]
+        return [Encoded(" | ".join(summaries), tuple(urls))]
+
+    # --- one caption --------------------------------------------------------------------
+    async def caption(
+        self,
+        images: torch.Tensor,
+        options: CallOptions,
+        *,
+        encoded: Encoded | BaseException | None = None,
+        batch_size: int | None = None,
+    ) -> GenerateResult:
+        """One caption of ``images`` (BCHW, already validated) under a generate scope.
+
+        ``encoded`` skips the encoder (batch items, benchmarks); an exception there is the
+        shared encoder pass's failure, which goes straight to the fallback chain. Never raises
+        for an outage: failures end in the fallback chain, and with ``raise_on_failure`` the
+        typed error is raised when no fallback served. Callers validate the input first.
+        """
+        started = time.perf_counter()
+        observer = hooks.get_observer()
+        size = int(images.shape[0]) if batch_size is None else batch_size
+        with observer.generate(
+            model=self.config.lm_studio_model, batch_size=size, provider=self.config.provider_name
+        ) as scope:
+            tries = _Attempts()
+            try:
+                if isinstance(encoded, BaseException):
+                    raise encoded
+                if encoded is None:
+                    encoded = (await self.encode(images, per_image=False))[0]
+                key = cache_key(self.config.lm_studio_model, options.prompt, images)
+                text, usage = await self._chat(options, encoded, tries)
+            except asyncio.CancelledError as exc:
+                scope.finish(outcome="error", attempts=tries.count, error=exc)
+                raise
+            except Exception as exc:
+                result = await self._fall_back(images, options, exc, tries.count, started, scope)
+                if result.text is None and options.raise_on_failure:
+                    raise exc
+                return result
+            self.fallback.remember(key, text)
+            scope.finish(outcome="success", attempts=tries.count)
+            return GenerateResult(
+                text, "llm", tries.count, usage, None, scope.trace_id, time.perf_counter() - started
+            )
+
+    async def _chat(
+        self, options: CallOptions, encoded: Encoded, tries: _Attempts
+    ) -> tuple[str, Usage]:
+        """The chat scope: breaker -> retry -> one HTTP attempt (counted in ``tries``)."""
+        state = self._state()
+        messages = build_messages(options.prompt, encoded.summary, encoded.image_urls)
+        host, port = self._server
+        request = ChatRequestInfo(
+            model=self.config.lm_studio_model,
+            provider=self.config.provider_name,
+            server_address=host,
+            server_port=port,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            messages=messages,
+        )
+
+        async def attempt() -> Any:
+            tries.count += 1
+            return await _adapters.chat(
+                state.client, messages, self.config.lm_studio_model,
+                options.max_tokens, options.temperature,
+            )
+
+        observer = hooks.get_observer()
+        with observer.chat(request) as chat_scope:
+            try:
+                async with state.semaphore:
+                    completion = await self.breaker.call_async(self.retry.call_async, attempt)
+            except BaseException as exc:
+                chat_scope.attempts(tries.count)
+                if isinstance(exc, Exception):
+                    chat_scope.fail(exc)
+                raise
+            info = _adapters.response_info(completion)
+            chat_scope.response(info)
+            chat_scope.attempts(tries.count)
+        return info.output_text or "", Usage(info.input_tokens, info.output_tokens)
+
+    async def _fall_back(
+        self,
+        images: torch.Tensor,
+        options: CallOptions,
+        error: Exception,
+        attempts: int,
+        started: float,
+        scope: hooks.GenerateScope,
+    ) -> GenerateResult:
+        key: CacheKey | None
+        try:
+            key = cache_key(self.config.lm_studio_model, options.prompt, images)
+        except Exception:  # an unhashable image must not hide the original error
+            key = None
+        resolved = await self.fallback.resolve_async(
+            key, error, model=self.config.lm_studio_model
+        )
+        strategy = resolved.strategy if resolved.served else None
+        text = None if resolved.value is None else str(resolved.value)
+        served = resolved.served and text is not None
+        _log_failure(self.log, error, attempts, strategy if served else None, self.config)
+        if served:
+            scope.finish(
+                outcome="fallback", attempts=attempts, fallback_strategy=strategy, error=error
+            )
+        else:
+            scope.finish(outcome="error", attempts=attempts, error=error)
+        return GenerateResult(
+            text if served else None,
+            strategy if served else None,  # type: ignore[arg-type]
+            attempts,
+            None,
+            error,
+            scope.trace_id,
+            time.perf_counter() - started,
+        )
+
+    # --- health -------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        """Server reachability and models, breaker state, cache size. Never raises."""
+        reachable, models, error = await _adapters.health(self._state().client)
+        return {
+            "server_reachable": reachable,
+            "url": self.config.lm_studio_url,
+            "model": self.config.lm_studio_model,
+            "models": models,
+            "breaker_state": self.breaker.state.value,
+            "cache_size": _adapters.cache_entries(self.fallback),
+            "error": error,
+        }
+
+
+_shared_logger: StructuredLogger | None = None
+
+
+def _default_logger() -> StructuredLogger:
+    """One JSON logger (stderr, WARNING and up) shared by pipelines built without a logger."""
+    global _shared_logger
+    if _shared_logger is None:
+        _shared_logger = StructuredLogger("pixel_llm_otel.pipeline", level="WARNING")
+    return _shared_logger
+
+
+def _log_failure(
+    log: StructuredLogger,
+    error: BaseException,
+    attempts: int,
+    strategy: str | None,
+    config: HybridConfig,
+) -> None:
+    """WARNING when a fallback served (degraded), ERROR when the caller gets nothing."""
+    info = DEFAULT_CLASSIFIER.classify(error)
+    context = {
+        "error_type": info.error_type,
+        "error_category": str(info.category),
+        "attempts": attempts,
+        "fallback_strategy": strategy,
+        "model": config.lm_studio_model,
+        "url": config.lm_studio_url,
+    }
+    if strategy is not None:
+        log.warning(
+            "generate degraded: %s; served by the %s fallback", error, strategy,
+            error_code=info.code, context=context,
+        )
+    else:
+        log.error(
+            "generate failed after %d attempt(s): %s", attempts, error,
+            error_code=info.code, context=context,
+        )
