@@ -17,9 +17,12 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from .sim import SimulatorServer
 
 __all__ = ["build_parser", "main"]
 
@@ -101,36 +104,36 @@ def _demo(argv: list[str]) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from .errors import ValidationError
+    from .sim import SimulatorServer
 
+    try:
+        server = SimulatorServer(
+            host=args.host,
+            port=args.port,
+            scenario=args.scenario,
+            seed=args.seed,
+            api_key=args.api_key,
+            admin_port=args.admin_port,
+        )
+    except ValidationError as exc:
+        print(f"pixel-llm-otel simulate: {exc.message}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        asyncio.run(_serve(args))
-    except ValidationError as exc:
-        print(f"pixel-llm-otel simulate: {exc.message}", file=sys.stderr)
-        return 2
+        asyncio.run(_serve(server))
     except OSError as exc:
         print(f"pixel-llm-otel simulate: cannot listen: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # pragma: no cover - signal handlers normally catch it
+    except KeyboardInterrupt:  # pragma: no cover - the signal handlers normally stop it
         pass
     return 0
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    from .sim import SimulatorServer
-
-    server = SimulatorServer(
-        host=args.host,
-        port=args.port,
-        scenario=args.scenario,
-        seed=args.seed,
-        api_key=args.api_key,
-        admin_port=args.admin_port,
-    )
+async def _serve(server: SimulatorServer) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

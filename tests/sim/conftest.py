@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import aiohttp
 import pytest
 
 from pixel_llm_otel.sim import ManualClock, RecordingSleep, SimulatorServer
+
 
 @pytest.fixture
 def clock() -> ManualClock:

@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator tests (importable because pytest puts this folder on sys.path)."""
+"""Helpers shared by the simulator tests (pytest puts this folder on sys.path)."""
 
 from __future__ import annotations
 

@@ -181,13 +181,14 @@ async def test_latency_is_slept_before_answering(
     if expected is not None:
         assert sleep.calls == expected
     else:
-        assert len(sleep.calls) == 2 and all(0.1 <= c <= 0.2 for c in sleep.calls)
+        assert len(sleep.calls) == 2
+        assert all(0.1 <= c <= 0.2 for c in sleep.calls)
 
 
 async def test_script_step_latency_overrides_spec(session: aiohttp.ClientSession) -> None:
     """A script step's own latency replaces the spec's latency for that request."""
     sleep = RecordingSleep()
-    async with SimulatorServer(scenario=FaultSpec(latency=1.0), sleep=sleep) as sim:
+    async with SimulatorServer(scenario=FaultSpec(latency=Latency.fixed(1.0)), sleep=sleep) as sim:
         sim.script([{"kind": "ok", "latency": 0.05}, "ok"])
         for _ in range(2):
             async with session.post(sim.base_url + CHAT, json=chat_body()) as resp:
@@ -199,7 +200,7 @@ async def test_real_latency_delays_the_answer(session: aiohttp.ClientSession) ->
     """With the real sleep, 20 ms of fixed latency delays the answer by at least that."""
     import time
 
-    async with SimulatorServer(scenario=FaultSpec(latency=0.02)) as sim:
+    async with SimulatorServer(scenario=FaultSpec(latency=Latency.fixed(0.02))) as sim:
         started = time.monotonic()
         async with session.post(sim.base_url + CHAT, json=chat_body()) as resp:
             assert resp.status == 200

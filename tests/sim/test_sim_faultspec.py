@@ -19,6 +19,7 @@ from pixel_llm_otel.sim import (
     Latency,
     ManualClock,
     OutageMode,
+    OutageSpec,
     SimulatorServer,
     scenario,
 )
@@ -45,9 +46,21 @@ from pixel_llm_otel.sim.state import SimulatorState
         ({"colour": "red"}, "colour"),
     ],
     ids=[
-        "rate-above-1", "rate-negative", "rates-sum", "unknown-kind", "ok-rate", "retry-after",
-        "hang-nan", "chunk-delay-type", "empty-name", "distribution", "uniform-bounds",
-        "latency-key", "outage-duration", "outage-mode", "unknown-key",
+        "rate-above-1",
+        "rate-negative",
+        "rates-sum",
+        "unknown-kind",
+        "ok-rate",
+        "retry-after",
+        "hang-nan",
+        "chunk-delay-type",
+        "empty-name",
+        "distribution",
+        "uniform-bounds",
+        "latency-key",
+        "outage-duration",
+        "outage-mode",
+        "unknown-key",
     ],
 )
 def test_bad_spec_raises_validation_error_naming_field(kwargs: dict[str, Any], field: str) -> None:
@@ -62,20 +75,27 @@ def test_spec_round_trips_through_json() -> None:
     """to_dict -> from_dict gives an equal spec for every named scenario and a custom one."""
     custom = FaultSpec(
         name="mine",
-        rates={FaultKind.RESET: 0.1, "429": 0.2},
+        rates={FaultKind.RESET: 0.1, FaultKind.RATE_LIMIT: 0.2},
         latency=Latency.normal(0.5, 0.1),
-        outage={"duration": 3, "mode": "503"},  # type: ignore[arg-type]
+        outage=OutageSpec(3, OutageMode.HTTP_503),
     )
     for spec in [*SCENARIOS.values(), custom]:
         assert FaultSpec.from_dict(spec.to_dict()) == spec
-    assert custom.outage is not None and custom.outage.mode is OutageMode.HTTP_503
+    assert custom.outage is not None
+    assert custom.outage.mode is OutageMode.HTTP_503
     assert list(custom.rates) == [FaultKind.RATE_LIMIT, FaultKind.RESET]
 
 
 @pytest.mark.parametrize(
     ("value", "kind"),
-    [("503", FaultKind.HTTP_503), (503, FaultKind.HTTP_503), ("HANG", FaultKind.HANG),
-     ("hang", FaultKind.HANG), (FaultKind.OK, FaultKind.OK), (" reset ", FaultKind.RESET)],
+    [
+        ("503", FaultKind.HTTP_503),
+        (503, FaultKind.HTTP_503),
+        ("HANG", FaultKind.HANG),
+        ("hang", FaultKind.HANG),
+        (FaultKind.OK, FaultKind.OK),
+        (" reset ", FaultKind.RESET),
+    ],
     ids=["str-status", "int-status", "name", "value", "enum", "spaces"],
 )
 def test_fault_kind_parse(value: object, kind: FaultKind) -> None:
@@ -89,9 +109,11 @@ def test_scenarios_are_named_and_overridable() -> None:
     assert all(spec.name == name for name, spec in SCENARIOS.items())
     flaky = SCENARIOS["flaky"].rates
     assert math.isclose(flaky[FaultKind.HTTP_503] + flaky[FaultKind.HTTP_500], 0.20)
-    assert flaky[FaultKind.HANG] == 0.05 and flaky[FaultKind.RATE_LIMIT] == 0.05
+    assert flaky[FaultKind.HANG] == 0.05
+    assert flaky[FaultKind.RATE_LIMIT] == 0.05
     short = scenario("outage", outage={"duration": 2, "mode": "503"})
-    assert short.outage is not None and short.outage.duration == 2
+    assert short.outage is not None
+    assert short.outage.duration == 2
     with pytest.raises(ValidationError, match="scenario"):
         scenario("sunny")
 
@@ -152,9 +174,9 @@ def test_same_seed_same_sequence() -> None:
 
 async def test_rates_over_http(session: aiohttp.ClientSession) -> None:
     """Over 300 real requests at 50% 503 the server's 503 count is within 5 sigma of 150."""
-    spec = FaultSpec(rates={"503": 0.5})
+    spec = FaultSpec.from_dict({"rates": {"503": 0.5}})
     async with SimulatorServer(scenario=spec, seed=11) as sim:
-        statuses = Counter()
+        statuses: Counter[int] = Counter()
         for _ in range(300):
             async with session.post(sim.base_url + CHAT, json=chat_body()) as resp:
                 statuses[resp.status] += 1

@@ -29,7 +29,8 @@ async def test_refuse_outage_closes_port_then_reopens_same_port(
     assert not sim.listening
     clock.advance(0.2)
     await sim.tick()
-    assert sim.listening and sim.port == port
+    assert sim.listening
+    assert sim.port == port
     assert await _status(session, sim) == 200
     assert sim.stats().by_outcome == {"ok": 1}  # refused connections never reached it
 
@@ -82,22 +83,23 @@ async def test_outage_scenario_starts_window_when_applied(
     clock.advance(100)  # the window is measured from when it is applied, not from start
     await sim.set_scenario("outage")
     stats = sim.stats()
-    assert stats.outage_active and stats.outage_remaining == 30.0 and not stats.listening
+    assert stats.outage_active
+    assert stats.outage_remaining == 30.0
+    assert not stats.listening
     clock.advance(30)
     await sim.tick()
     assert await _status(session, sim) == 200
 
 
-async def test_end_outage_and_reset(
-    sim: SimulatorServer, session: aiohttp.ClientSession
-) -> None:
+async def test_end_outage_and_reset(sim: SimulatorServer, session: aiohttp.ClientSession) -> None:
     """end_outage() and reset() bring the server up at once."""
     await sim.start_outage(60)
     await sim.end_outage()
     assert await _status(session, sim) == 200
     await sim.start_outage(60)
     await sim.reset()
-    assert sim.listening and sim.stats().total == 0
+    assert sim.listening
+    assert sim.stats().total == 0
 
 
 async def test_admin_port_stays_up_during_outage(

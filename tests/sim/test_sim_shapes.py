@@ -43,17 +43,27 @@ async def test_chat_completion_shape(sim: SimulatorServer, session: aiohttp.Clie
     """A chat completion has exactly OpenAI's fields, types and values."""
     body = await _post(session, sim, chat_body("a cat on a mat"))
     assert set(body) == {
-        "id", "object", "created", "model", "choices", "usage", "system_fingerprint"
+        "id",
+        "object",
+        "created",
+        "model",
+        "choices",
+        "usage",
+        "system_fingerprint",
     }
     assert re.fullmatch(r"chatcmpl-\w+", body["id"])
     assert body["object"] == "chat.completion"
-    assert isinstance(body["created"], int) and body["created"] > 1_600_000_000
+    assert isinstance(body["created"], int)
+    assert body["created"] > 1_600_000_000
     assert body["model"] == "sim-model"
     assert isinstance(body["system_fingerprint"], str)
     [choice] = body["choices"]
     assert choice == {
         "index": 0,
-        "message": {"role": "assistant", "content": reply_text("sim-model", chat_body("a cat on a mat")["messages"])},
+        "message": {
+            "role": "assistant",
+            "content": reply_text("sim-model", chat_body("a cat on a mat")["messages"]),
+        },
         "logprobs": None,
         "finish_reason": "stop",
     }
@@ -74,7 +84,8 @@ async def test_reply_depends_on_model_and_last_user_message(
     text = [b["choices"][0]["message"]["content"] for b in (first, again, other, model)]
     assert text[0] == text[1]
     assert text[0] != text[2]
-    assert "other-model" in text[3] and text[3] != text[0]
+    assert "other-model" in text[3]
+    assert text[3] != text[0]
     assert first["id"] != again["id"]
 
 
@@ -103,7 +114,9 @@ async def test_multimodal_content_uses_text_parts(
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
     ]
     body = await _post(
-        session, sim, {"model": "sim-vision-model", "messages": [{"role": "user", "content": parts}]}
+        session,
+        sim,
+        {"model": "sim-vision-model", "messages": [{"role": "user", "content": parts}]},
     )
     expected = reply_text("sim-vision-model", [{"role": "user", "content": "what is this"}])
     assert body["choices"][0]["message"]["content"] == expected
@@ -111,7 +124,11 @@ async def test_multimodal_content_uses_text_parts(
 
 @pytest.mark.parametrize(
     ("method", "path", "status"),
-    [("GET", "/v1/nope", 404), ("POST", "/v2/chat/completions", 404), ("GET", "/v1/chat/completions", 405)],
+    [
+        ("GET", "/v1/nope", 404),
+        ("POST", "/v2/chat/completions", 404),
+        ("GET", "/v1/chat/completions", 405),
+    ],
     ids=["unknown-v1", "unknown-root", "wrong-method"],
 )
 async def test_unknown_paths_get_openai_error(

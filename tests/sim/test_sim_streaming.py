@@ -23,10 +23,10 @@ async def read_events(resp: aiohttp.ClientResponse) -> list[str]:
     return events
 
 
-async def stream(
-    session: aiohttp.ClientSession, sim: SimulatorServer, **extra: Any
-) -> list[str]:
-    async with session.post(sim.base_url + CHAT, json=chat_body("stream me", stream=True, **extra)) as resp:
+async def stream(session: aiohttp.ClientSession, sim: SimulatorServer, **extra: Any) -> list[str]:
+    async with session.post(
+        sim.base_url + CHAT, json=chat_body("stream me", stream=True, **extra)
+    ) as resp:
         assert resp.status == 200
         assert resp.content_type == "text/event-stream"
         return await read_events(resp)
@@ -70,7 +70,11 @@ async def test_stream_usage_chunk_when_requested(
     last = chunks[-1]
     assert last["choices"] == []
     words = len(reply_text("sim-model", chat_body("stream me")["messages"]).split())
-    assert last["usage"] == {"prompt_tokens": 2, "completion_tokens": words, "total_tokens": 2 + words}
+    assert last["usage"] == {
+        "prompt_tokens": 2,
+        "completion_tokens": words,
+        "total_tokens": 2 + words,
+    }
 
 
 @pytest.mark.parametrize("max_tokens", [0, 2], ids=["zero", "two"])
