@@ -126,3 +126,16 @@ async def test_started_in_outage_scenario_binds_then_refuses(clock: ManualClock)
         clock.advance(31)
         await sim.tick()
         assert sim.listening
+
+
+async def test_outage_started_through_api_port_admin(
+    sim: SimulatorServer, session: aiohttp.ClientSession
+) -> None:
+    """An outage started via /admin on the API port answers that request, then refuses."""
+    async with session.post(sim.admin_url + "/outage", json={"duration": 30}) as resp:
+        assert resp.status == 200
+        assert (await resp.json())["outage_active"] is True
+    with pytest.raises(aiohttp.ClientConnectionError):  # maybe the pooled, now closed, one
+        await _status(session, sim)
+    with pytest.raises(aiohttp.ClientConnectorError):  # a fresh connection is refused
+        await _status(session, sim)
