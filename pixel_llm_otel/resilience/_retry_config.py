@@ -16,7 +16,9 @@ from ._clock import to_seconds
 
 __all__ = ["RetryConfig", "RetryOn", "RetryStats", "is_testing", "set_testing"]
 
-RetryOn = tuple[type[BaseException], ...] | Callable[[BaseException], bool] | None
+RetryOn = (
+    tuple[type[BaseException], ...] | type[BaseException] | Callable[[BaseException], bool] | None
+)
 
 
 # --- testing mode -------------------------------------------------------------------------
