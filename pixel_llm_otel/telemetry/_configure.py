@@ -184,6 +184,10 @@ def configure(
             timeout=_seconds(export_timeout, "export_timeout"),
         )
         interval = _seconds(export_interval, "export_interval")
+        batch_size = None
+        if max_queue_size is not None:  # a batch never larger than the queue (SDK rule)
+            default_batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512)
+            batch_size = min(default_batch, max_queue_size)
         resource = _resource(service_name, resource_attributes)
         handle = TelemetryHandle(enabled=True)
         owned: list[str] = []
@@ -209,7 +213,9 @@ def configure(
             tracer_provider = TracerProvider(resource=resource, sampler=sampler)
             for exp in (span_exporter, build_exporter(settings, "traces")):
                 if exp is not None:
-                    processor = BatchSpanProcessor(exp, max_queue_size=max_queue_size)
+                    processor = BatchSpanProcessor(
+                        exp, max_queue_size=max_queue_size, max_export_batch_size=batch_size
+                    )
                     handle._dropped.attach(processor, "traces")
                     tracer_provider.add_span_processor(processor)
             trace.set_tracer_provider(tracer_provider)

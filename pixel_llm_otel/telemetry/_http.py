@@ -13,6 +13,7 @@ unless the host passes :func:`request_hook`), and never uninstrumented by us.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -40,11 +41,11 @@ _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 
 
 def _current_attempt() -> int:
-    try:  # being written alongside; tolerate its absence
-        from ..resilience import retry
+    try:  # the module, not the package's ``retry`` decorator of the same name
+        module = importlib.import_module("pixel_llm_otel.resilience.retry")
     except ImportError:
         return 1
-    current = getattr(retry, "current_attempt", None)
+    current = getattr(module, "current_attempt", None)
     return int(current()) if callable(current) else 1
 
 

@@ -8,6 +8,7 @@ fallbacks, whatever is active for a breaker transition.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterable
 
@@ -130,8 +131,8 @@ class TelemetryListener:
 
 
 def _live_breakers() -> list[object]:
-    try:  # being written alongside; tolerate its absence
-        from ..resilience import circuit_breaker
+    try:  # the module, looked up by its full name; tolerate its absence
+        circuit_breaker = importlib.import_module("pixel_llm_otel.resilience.circuit_breaker")
     except ImportError:
         return []
     all_breakers = getattr(circuit_breaker, "all_breakers", None)

@@ -23,8 +23,9 @@ def _run_story(obs: hooks.PipelineObserver) -> None:
         with obs.encode(encoder_type="vit", device="cpu", batch_size=1):
             pass
         with obs.chat(REQUEST) as c:
-            GLOBAL_BUS.emit(RetryAttempt("llm", 1, 0.0, "TimeoutError", "ERR_TIMEOUT_READ",
-                                         TimeoutError()))  # fmt: skip
+            GLOBAL_BUS.emit(
+                RetryAttempt("llm", 1, 0.0, "TimeoutError", "ERR_TIMEOUT_READ", TimeoutError())
+            )
             c.response(RESPONSE)
         g.finish(outcome="success", attempts=2)
 
@@ -78,7 +79,9 @@ def test_reinstrument_keeps_the_breaker_gauge_alive() -> None:
     cap = make_captured(instrument_http=False)
     PixelLLMInstrumentor().uninstrument()
     PixelLLMInstrumentor().instrument(
-        tracer_provider=cap.tracer_provider, meter_provider=cap.meter_provider, instrument_http=False
+        tracer_provider=cap.tracer_provider,
+        meter_provider=cap.meter_provider,
+        instrument_http=False,
     )
     from pixel_llm_otel.resilience import CircuitBreakerStateChange
 

@@ -40,15 +40,25 @@ def test_success_builds_the_contract_tree(captured: Captured) -> None:
             c.attempts(1)
         g.finish(outcome="success", attempts=1)
 
-    gen, enc, chat = (captured.span(n) for n in ("pixel_llm.generate", "pixel_llm.encode",
-                                                 "chat qwen2-vl"))  # fmt: skip
-    assert [s.name for s in captured.spans()] == ["pixel_llm.encode", "chat qwen2-vl",
-                                                  "pixel_llm.generate"]  # fmt: skip
+    gen, enc, chat = (
+        captured.span(n) for n in ("pixel_llm.generate", "pixel_llm.encode", "chat qwen2-vl")
+    )
+    assert [s.name for s in captured.spans()] == [
+        "pixel_llm.encode",
+        "chat qwen2-vl",
+        "pixel_llm.generate",
+    ]
     assert gen.parent is None
-    assert enc.parent is not None and enc.parent.span_id == gen.context.span_id
-    assert chat.parent is not None and chat.parent.span_id == gen.context.span_id
+    assert enc.parent is not None
+    assert enc.parent.span_id == gen.context.span_id
+    assert chat.parent is not None
+    assert chat.parent.span_id == gen.context.span_id
     assert {s.context.trace_id for s in (gen, enc, chat)} == {gen.context.trace_id}
-    assert (gen.kind, enc.kind, chat.kind) == (SpanKind.INTERNAL, SpanKind.INTERNAL, SpanKind.CLIENT)
+    assert (gen.kind, enc.kind, chat.kind) == (
+        SpanKind.INTERNAL,
+        SpanKind.INTERNAL,
+        SpanKind.CLIENT,
+    )
     assert dict(gen.attributes or {}) == {
         "pixel_llm.batch.size": 1,
         "pixel_llm.outcome": "success",
@@ -97,8 +107,9 @@ def test_retry_event_lands_on_the_chat_span(captured: Captured) -> None:
     obs = captured.observer
     with obs.generate(model="qwen2-vl", batch_size=1, provider="lm_studio") as g:
         with obs.chat(REQUEST) as c:
-            GLOBAL_BUS.emit(RetryAttempt("llm", 1, 0.5, "TimeoutError", "ERR_TIMEOUT_READ",
-                                         _timeout()))  # fmt: skip
+            GLOBAL_BUS.emit(
+                RetryAttempt("llm", 1, 0.5, "TimeoutError", "ERR_TIMEOUT_READ", _timeout())
+            )
             c.response(RESPONSE)
             c.attempts(2)
         g.finish(outcome="success", attempts=2)
@@ -118,7 +129,9 @@ def test_retry_event_lands_on_the_chat_span(captured: Captured) -> None:
     assert captured.span("pixel_llm.generate").events == ()
     assert chat.status.status_code is StatusCode.UNSET
     assert captured.values("pixel_llm.retry.attempts") == {
-        frozenset({"error.type": "TimeoutError", "pixel_llm.error.code": "ERR_TIMEOUT_READ"}.items()): 1
+        frozenset(
+            {"error.type": "TimeoutError", "pixel_llm.error.code": "ERR_TIMEOUT_READ"}.items()
+        ): 1
     }
     assert captured.values("pixel_llm.errors") == {
         frozenset(
@@ -139,10 +152,16 @@ def test_exhausted_retries_then_cache_fallback(captured: Captured) -> None:
     with obs.generate(model="qwen2-vl", batch_size=1, provider="lm_studio") as g:
         with obs.chat(REQUEST) as c:
             for attempt in (1, 2):
-                GLOBAL_BUS.emit(RetryAttempt("llm", attempt, 0.1, "TimeoutError",
-                                             "ERR_TIMEOUT_READ", _timeout()))  # fmt: skip
-            GLOBAL_BUS.emit(RetryExhaustedEvent("llm", 3, "TimeoutError", "ERR_TIMEOUT_READ",
-                                                "max_attempts", last))  # fmt: skip
+                GLOBAL_BUS.emit(
+                    RetryAttempt(
+                        "llm", attempt, 0.1, "TimeoutError", "ERR_TIMEOUT_READ", _timeout()
+                    )
+                )
+            GLOBAL_BUS.emit(
+                RetryExhaustedEvent(
+                    "llm", 3, "TimeoutError", "ERR_TIMEOUT_READ", "max_attempts", last
+                )
+            )
             c.attempts(3)
             c.fail(exhausted)
         GLOBAL_BUS.emit(FallbackInvoked("cache", "served", "RetryExhausted", "ERR_RETRY_EXHAUSTED"))
@@ -150,7 +169,8 @@ def test_exhausted_retries_then_cache_fallback(captured: Captured) -> None:
 
     chat, gen = captured.span("chat qwen2-vl"), captured.span("pixel_llm.generate")
     assert chat.status.status_code is StatusCode.ERROR
-    assert chat.attributes is not None and chat.attributes["error.type"] == "RetryExhausted"
+    assert chat.attributes is not None
+    assert chat.attributes["error.type"] == "RetryExhausted"
     assert [e.name for e in chat.events] == ["pixel_llm.retry", "pixel_llm.retry", "exception"]
     assert gen.status.status_code is StatusCode.UNSET
     assert dict(gen.attributes or {}) == {
@@ -169,15 +189,19 @@ def test_exhausted_retries_then_cache_fallback(captured: Captured) -> None:
             },
         )
     ]
-    timeouts = {"error.type": "TimeoutError", "pixel_llm.error.code": "ERR_TIMEOUT_READ",
-                "pixel_llm.error.category": "timeout"}  # fmt: skip
+    timeouts = {
+        "error.type": "TimeoutError",
+        "pixel_llm.error.code": "ERR_TIMEOUT_READ",
+        "pixel_llm.error.category": "timeout",
+    }
     assert captured.values("pixel_llm.errors") == {frozenset(timeouts.items()): 3}
     assert captured.values("pixel_llm.retry.exhausted") == {
         frozenset({"error.type": "TimeoutError"}.items()): 1
     }
     assert captured.values("pixel_llm.fallback.invocations") == {
-        frozenset({"pixel_llm.fallback.strategy": "cache", "pixel_llm.fallback.result": "served"}
-                  .items()): 1  # fmt: skip
+        frozenset(
+            {"pixel_llm.fallback.strategy": "cache", "pixel_llm.fallback.result": "served"}.items()
+        ): 1
     }
     assert captured.values("pixel_llm.generate.requests") == {
         frozenset({"pixel_llm.outcome": "fallback", "gen_ai.request.model": "qwen2-vl"}.items()): 1
@@ -199,8 +223,9 @@ def test_breaker_events_and_metrics(captured: Captured) -> None:
     obs = captured.observer
     with obs.generate(model="m", batch_size=1, provider="p") as g:
         with obs.chat(REQUEST) as c:
-            GLOBAL_BUS.emit(CircuitBreakerStateChange("llm", "closed", "open",
-                                                      "consecutive_failures", 1.0))  # fmt: skip
+            GLOBAL_BUS.emit(
+                CircuitBreakerStateChange("llm", "closed", "open", "consecutive_failures", 1.0)
+            )
             GLOBAL_BUS.emit(CircuitBreakerRejected("llm", "open"))
             c.fail(CircuitBreakerOpen(breaker_name="llm"))
         g.finish(outcome="error", attempts=0, error=CircuitBreakerOpen(breaker_name="llm"))
@@ -222,9 +247,13 @@ def test_breaker_events_and_metrics(captured: Captured) -> None:
         ),
     ]
     assert captured.values("pixel_llm.circuit_breaker.transitions") == {
-        frozenset({"pixel_llm.circuit_breaker.name": "llm",
-                   "pixel_llm.circuit_breaker.from_state": "closed",
-                   "pixel_llm.circuit_breaker.to_state": "open"}.items()): 1  # fmt: skip
+        frozenset(
+            {
+                "pixel_llm.circuit_breaker.name": "llm",
+                "pixel_llm.circuit_breaker.from_state": "closed",
+                "pixel_llm.circuit_breaker.to_state": "open",
+            }.items()
+        ): 1
     }
     assert captured.values("pixel_llm.circuit_breaker.rejected") == {
         frozenset({"pixel_llm.circuit_breaker.name": "llm"}.items()): 1
@@ -237,21 +266,31 @@ def test_breaker_events_and_metrics(captured: Captured) -> None:
     assert gauge == {"closed": 0, "open": 1, "half_open": 0}
     gen = captured.span("pixel_llm.generate")
     assert gen.status.status_code is StatusCode.ERROR
-    assert gen.attributes is not None and gen.attributes["error.type"] == "CircuitBreakerOpen"
+    assert gen.attributes is not None
+    assert gen.attributes["error.type"] == "CircuitBreakerOpen"
     assert captured.values("pixel_llm.generate.requests") == {
-        frozenset({"pixel_llm.outcome": "error", "gen_ai.request.model": "m",
-                   "error.type": "CircuitBreakerOpen"}.items()): 1  # fmt: skip
+        frozenset(
+            {
+                "pixel_llm.outcome": "error",
+                "gen_ai.request.model": "m",
+                "error.type": "CircuitBreakerOpen",
+            }.items()
+        ): 1
     }
 
 
 @pytest.mark.parametrize(
     ("error", "error_type", "category"),
     [
-        pytest.param(ValidationError(field="image", value=None, expected="a tensor"),
-                     "ValidationError", "validation", id="validation"),
+        pytest.param(
+            ValidationError(field="image", value=None, expected="a tensor"),
+            "ValidationError",
+            "validation",
+            id="validation",
+        ),
         pytest.param(RuntimeError("weird"), "RuntimeError", "unknown", id="foreign"),
     ],
-)  # fmt: skip
+)
 def test_generate_error_is_counted_once(
     captured: Captured, error: Exception, error_type: str, category: str
 ) -> None:
@@ -262,7 +301,8 @@ def test_generate_error_is_counted_once(
         raise error
     gen = captured.span("pixel_llm.generate")
     assert gen.status.status_code is StatusCode.ERROR
-    assert gen.attributes is not None and gen.attributes["error.type"] == error_type
+    assert gen.attributes is not None
+    assert gen.attributes["error.type"] == error_type
     assert [e.name for e in gen.events] == ["exception"]
     assert sum(captured.values("pixel_llm.errors").values()) == 1
     ((attrs, _),) = captured.values("pixel_llm.errors").items()
@@ -273,17 +313,27 @@ def test_encoder_error_escaping_marks_encode_and_generate(captured: Captured) ->
     """An encoder exception escaping both scopes: both spans ERROR, counted once, duration kept."""
     obs = captured.observer
     err = EncoderError("CUDA out of memory", code=ErrorCode.ENCODER_OOM)
-    with pytest.raises(EncoderError), obs.generate(model="m", batch_size=2, provider="p"):
-        with obs.encode(encoder_type="vit", device="cuda:0", batch_size=2):
-            raise err
+    with (
+        pytest.raises(EncoderError),
+        obs.generate(model="m", batch_size=2, provider="p"),
+        obs.encode(encoder_type="vit", device="cuda:0", batch_size=2),
+    ):
+        raise err
     enc, gen = captured.span("pixel_llm.encode"), captured.span("pixel_llm.generate")
     for span in (enc, gen):
         assert span.status.status_code is StatusCode.ERROR
-        assert span.attributes is not None and span.attributes["error.type"] == "EncoderError"
-    assert gen.attributes is not None and gen.attributes["pixel_llm.outcome"] == "error"
+        assert span.attributes is not None
+        assert span.attributes["error.type"] == "EncoderError"
+    assert gen.attributes is not None
+    assert gen.attributes["pixel_llm.outcome"] == "error"
     assert captured.values("pixel_llm.errors") == {
-        frozenset({"error.type": "EncoderError", "pixel_llm.error.code": "ERR_ENCODER_OOM",
-                   "pixel_llm.error.category": "encoder"}.items()): 1  # fmt: skip
+        frozenset(
+            {
+                "error.type": "EncoderError",
+                "pixel_llm.error.code": "ERR_ENCODER_OOM",
+                "pixel_llm.error.category": "encoder",
+            }.items()
+        ): 1
     }
     assert captured.values("pixel_llm.encoder.duration") == {
         frozenset({"pixel_llm.encoder.device": "cuda:0"}.items()): 1
@@ -317,16 +367,34 @@ def test_histograms_use_semconv_buckets_and_carry_exemplars(captured: Captured) 
             c.response(RESPONSE)
         g.finish(outcome="success", attempts=1)
     (duration,) = captured.points("gen_ai.client.operation.duration")
-    assert list(duration.explicit_bounds) == [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28,
-                                             2.56, 5.12, 10.24, 20.48, 40.96, 81.92]  # fmt: skip
+    assert list(duration.explicit_bounds) == [
+        0.01,
+        0.02,
+        0.04,
+        0.08,
+        0.16,
+        0.32,
+        0.64,
+        1.28,
+        2.56,
+        5.12,
+        10.24,
+        20.48,
+        40.96,
+        81.92,
+    ]
     chat = captured.span("chat qwen2-vl")
     assert [e.span_id for e in duration.exemplars] == [chat.context.span_id]
-    tokens = {dict(p.attributes)["gen_ai.token.type"]: p for p in
-              captured.points("gen_ai.client.token.usage")}  # fmt: skip
+    tokens = {
+        dict(p.attributes)["gen_ai.token.type"]: p
+        for p in captured.points("gen_ai.client.token.usage")
+    }
     assert {k: (p.sum, p.count) for k, p in tokens.items()} == {"input": (42, 1), "output": (7, 1)}
     assert list(tokens["input"].explicit_bounds)[:3] == [1, 4, 16]
     assert list(tokens["input"].explicit_bounds)[-1] == 67108864
     assert dict(tokens["output"].attributes)["gen_ai.response.model"] == "qwen2-vl-7b"
     (gen_duration,) = captured.points("pixel_llm.generate.duration")
-    assert dict(gen_duration.attributes) == {"pixel_llm.outcome": "success",
-                                             "gen_ai.request.model": "qwen2-vl"}  # fmt: skip
+    assert dict(gen_duration.attributes) == {
+        "pixel_llm.outcome": "success",
+        "gen_ai.request.model": "qwen2-vl",
+    }
