@@ -75,7 +75,7 @@ def alert_names(rules: Mapping[str, Any]) -> list[str]:
 
 
 def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a Markdown heading (lower case, punctuation dropped, - for spaces)."""
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to -."""
     text = heading.strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")

@@ -18,8 +18,8 @@ from _rules import (
     E2E_FOR,
     E2E_RULES,
     E2E_WINDOWS,
-    PROMETHEUS_DIR,
     PRODUCTION_RULES,
+    PROMETHEUS_DIR,
     ROOT,
     RULE_TESTS_DIR,
     RUNBOOK_BASE_URL,
@@ -87,10 +87,9 @@ def test_promtool_unit_tests(promtool: Path, test_file: Path) -> None:
 
 def test_promtool_unit_tests_catch_a_wrong_expectation(promtool: Path, tmp_path: Path) -> None:
     """A unit test whose expected annotation is wrong fails, so the passing ones mean something."""
-    source = RULE_TESTS_DIR / "retry_storm_sabotaged_test.yml"
     text = (RULE_TESTS_DIR / "resilience_test.yml").read_text(encoding="utf-8")
     assert "retries 1.50 times" in text
-    broken = tmp_path / source.name
+    broken = tmp_path / "sabotaged_test.yml"
     broken.write_text(
         text.replace("retries 1.50 times", "retries 9.99 times").replace(
             "../rules/", str(PRODUCTION_RULES.parent) + "/"
@@ -180,9 +179,7 @@ def test_slo_objective_is_one_number() -> None:
 def _metric_names_in(expr: str) -> set[str]:
     """Metric names an expression selects (label matchers, grouping lists and strings removed)."""
     expr = re.sub(r"\{[^}]*\}", " ", expr)
-    expr = re.sub(
-        r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr
-    )
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
     expr = re.sub(r'"[^"]*"', " ", expr)
     names = set()
     for match in re.finditer(r"(?<![\w:.])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()", expr):
@@ -240,7 +237,7 @@ def test_e2e_variant_only_shortens_windows() -> None:
     prod_alerts = [r for _, r in ALERTS if r["alert"] == "PixelLLMErrorBudgetBurn"]
     e2e_alerts = [r for _, r in iter_rules(variant) if "alert" in r]
     assert [r["alert"] for r in e2e_alerts] == [r["alert"] for r in prod_alerts]
-    for prod, e2e in zip(prod_alerts, e2e_alerts):
+    for prod, e2e in zip(prod_alerts, e2e_alerts, strict=True):
         assert e2e["for"] == E2E_FOR
         assert e2e["labels"]["severity"] == prod["labels"]["severity"]
         assert e2e["labels"]["rules_variant"] == "e2e"
