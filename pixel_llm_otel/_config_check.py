@@ -86,7 +86,8 @@ def _build(config_cls: type[C], data: Mapping[Any, Any], label: str) -> C:
                 code=_CODE,
             )
     missing = [
-        n for n, f in fields.items()
+        n
+        for n, f in fields.items()
         if n not in data
         and f.default is dataclasses.MISSING
         and f.default_factory is dataclasses.MISSING
@@ -112,12 +113,20 @@ def _build(config_cls: type[C], data: Mapping[Any, Any], label: str) -> C:
             raise
         raise ValidationError(
             exc.message if exc.field is None else None,
-            field=field, value=exc.value, expected=exc.expected, code=_CODE, cause=exc,
+            field=field,
+            value=exc.value,
+            expected=exc.expected,
+            code=_CODE,
+            cause=exc,
         ) from exc
     except (TypeError, ValueError) as exc:
         raise ValidationError(
-            f"{label}: {exc}", field=label, value=dict(data), expected="valid values",
-            code=_CODE, cause=exc,
+            f"{label}: {exc}",
+            field=label,
+            value=dict(data),
+            expected="valid values",
+            code=_CODE,
+            cause=exc,
         ) from exc
 
 

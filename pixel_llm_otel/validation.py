@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from ._config_check import validate_config
@@ -24,6 +25,9 @@ from .errors.exceptions import _short_repr
 
 if TYPE_CHECKING:
     import torch
+
+#: A shape pattern: sizes, ``None``/``-1``/``"*"`` (any one) and one ``"..."``/``...`` (any number).
+Shape = tuple[int | str | EllipsisType | None, ...]
 
 __all__ = ["sanitize_input", "validate_config", "validate_image_tensor", "validate_tensor"]
 
@@ -37,7 +41,7 @@ def validate_tensor(
     value: object,
     *,
     name: str = "tensor",
-    shape: tuple[int | str | None, ...] | None = None,
+    shape: Shape | None = None,
     dtype: torch.dtype | Iterable[torch.dtype] | None = None,
     value_range: tuple[float | None, float | None] | None = None,
     finite: bool = True,
@@ -128,18 +132,17 @@ def _check_dtype(value: torch.Tensor, name: str, dtype: object) -> None:
         )
 
 
-def _check_shape(value: torch.Tensor, name: str, shape: tuple[int | str | None, ...]) -> None:
+def _check_shape(value: torch.Tensor, name: str, shape: Shape) -> None:
     if not isinstance(shape, (tuple, list)):
         raise ValidationError(field="shape", value=shape, expected="a tuple of dimensions")
-    spec: tuple[int | str | None, ...] = tuple(
-        "..." if d is Ellipsis else d for d in shape  # type: ignore[comparison-overlap]
-    )
+    spec: tuple[object, ...] = tuple("..." if d is Ellipsis else d for d in shape)
     for d in spec:
         is_wild = d is None or d in ("*", "...")
         is_size = isinstance(d, int) and not isinstance(d, bool) and d >= -1
         if not (is_wild or is_size):
             raise ValidationError(
-                field="shape", value=shape,
+                field="shape",
+                value=shape,
                 expected="a tuple of non-negative ints, None, -1, '*' or one '...'",
             )
     ellipses = [i for i, d in enumerate(spec) if d == "..."]
@@ -148,10 +151,12 @@ def _check_shape(value: torch.Tensor, name: str, shape: tuple[int | str | None, 
     actual = tuple(value.shape)
     if ellipses:
         cut = ellipses[0]
-        head, tail = spec[:cut], spec[cut + 1:]
-        ok = len(actual) >= len(head) + len(tail) and _dims_match(
-            actual[: len(head)], head
-        ) and _dims_match(actual[len(actual) - len(tail):], tail)
+        head, tail = spec[:cut], spec[cut + 1 :]
+        ok = (
+            len(actual) >= len(head) + len(tail)
+            and _dims_match(actual[: len(head)], head)
+            and _dims_match(actual[len(actual) - len(tail) :], tail)
+        )
     else:
         ok = len(actual) == len(spec) and _dims_match(actual, spec)
     if not ok:
@@ -165,7 +170,7 @@ def _check_shape(value: torch.Tensor, name: str, shape: tuple[int | str | None, 
         )
 
 
-def _dims_match(actual: tuple[int, ...], spec: tuple[int | str | None, ...]) -> bool:
+def _dims_match(actual: tuple[int, ...], spec: tuple[object, ...]) -> bool:
     return all(d in _ANY_DIM or d == a for a, d in zip(actual, spec, strict=True))
 
 
@@ -223,7 +228,9 @@ def validate_image_tensor(
 
     if not isinstance(value, torch.Tensor):
         raise ValidationError(
-            field=name, value=value, expected="a torch.Tensor image (CHW or BCHW)",
+            field=name,
+            value=value,
+            expected="a torch.Tensor image (CHW or BCHW)",
             code=ErrorCode.VALIDATION_TYPE,
         )
     if not value.is_floating_point():
@@ -233,7 +240,9 @@ def validate_image_tensor(
         raise ValidationError(
             f"{name}: {_short_repr(value)} has {value.ndim} dimension(s), expected "
             f"{' or '.join(layouts)}",
-            field=name, value=tuple(value.shape), expected=" or ".join(layouts),
+            field=name,
+            value=tuple(value.shape),
+            expected=" or ".join(layouts),
             code=ErrorCode.VALIDATION_SHAPE,
         )
     size: tuple[int | str | None, ...]
@@ -245,12 +254,16 @@ def validate_image_tensor(
     if value.ndim == 4 and value.shape[0] == 0:
         raise ValidationError(
             f"{name}: {_short_repr(value)} is an empty batch, expected at least one image",
-            field=name, value=tuple(value.shape), expected="a batch of at least one image",
+            field=name,
+            value=tuple(value.shape),
+            expected="a batch of at least one image",
             code=ErrorCode.VALIDATION_SHAPE,
         )
     if 0 in value.shape[-2:]:
         raise ValidationError(
-            field=name, value=value, expected="an image with non-zero height and width",
+            field=name,
+            value=value,
+            expected="an image with non-zero height and width",
             code=ErrorCode.VALIDATION_SHAPE,
         )
     return validate_tensor(value, name=name, value_range=(0.0, 1.0), finite=True)
@@ -287,21 +300,29 @@ def sanitize_input(
         raise ValidationError(
             f"{name}: contains a NUL character at index {text.index(chr(0))}; expected text "
             "without NUL",
-            field=name, value=_short_repr(text), expected="text without NUL characters", code=code,
+            field=name,
+            value=_short_repr(text),
+            expected="text without NUL characters",
+            code=code,
         )
     cleaned = "".join(_clean_chars(text.replace("\r\n", "\n").replace("\r", "\n")))
     for i, ch in enumerate(cleaned):
         if "\ud800" <= ch <= "\udfff":
             raise ValidationError(
                 f"{name}: contains an unpaired surrogate at index {i}; expected valid Unicode",
-                field=name, value=_short_repr(text), expected="valid Unicode text", code=code,
+                field=name,
+                value=_short_repr(text),
+                expected="valid Unicode text",
+                code=code,
             )
     if normalize is not None:
         cleaned = unicodedata.normalize(normalize, cleaned)  # type: ignore[arg-type]
     if max_chars is not None and len(cleaned) > max_chars:
         raise ValidationError(
             f"{name}: {len(cleaned)} characters, expected at most {max_chars}",
-            field=name, value=f"<{len(cleaned)} chars>", expected=f"at most {max_chars} characters",
+            field=name,
+            value=f"<{len(cleaned)} chars>",
+            expected=f"at most {max_chars} characters",
             code=code,
         )
     return cleaned

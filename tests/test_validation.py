@@ -42,8 +42,15 @@ def _fails(fn: Callable[[], object], code: ErrorCode) -> ValidationError:
         ((3,), ("...", 3)),
         ((4, 1, 3), (4, ..., 3)),
     ],
-    ids=["exact", "none", "minus-one-star", "ellipsis-2d", "ellipsis-3d", "ellipsis-empty",
-         "ellipsis-middle"],
+    ids=[
+        "exact",
+        "none",
+        "minus-one-star",
+        "ellipsis-2d",
+        "ellipsis-3d",
+        "ellipsis-empty",
+        "ellipsis-middle",
+    ],
 )
 def test_shape_wildcards_accept(shape: tuple[int, ...], spec: tuple[object, ...]) -> None:
     """None, -1 and '*' match one dimension; '...' (or Ellipsis) matches any number."""
@@ -56,23 +63,29 @@ def test_shape_wildcards_accept(shape: tuple[int, ...], spec: tuple[object, ...]
     [((2, 3), (2, 4)), ((2, 3), (2,)), ((2, 3), ("...", 2, 2, 3)), ((2, 3, 1), (None, 3))],
     ids=["size", "rank-short", "ellipsis-too-few", "rank-long"],
 )
-def test_shape_mismatch_names_actual_and_expected(shape: tuple[int, ...],
-                                                  spec: tuple[object, ...]) -> None:
+def test_shape_mismatch_names_actual_and_expected(
+    shape: tuple[int, ...], spec: tuple[object, ...]
+) -> None:
     """A wrong shape raises ERR_VALIDATION_SHAPE naming both shapes."""
-    err = _fails(lambda: validate_tensor(torch.zeros(shape), name="x", shape=spec),  # type: ignore[arg-type]
-                 ErrorCode.VALIDATION_SHAPE)
+    err = _fails(
+        lambda: validate_tensor(torch.zeros(shape), name="x", shape=spec),  # type: ignore[arg-type]
+        ErrorCode.VALIDATION_SHAPE,
+    )
     assert err.field == "x"
     assert str(shape) in str(err)
 
 
 @pytest.mark.parametrize(
-    "spec", [("...", "...", 3), (2, "two"), (2, -2), (True, 3)],
+    "spec",
+    [("...", "...", 3), (2, "two"), (2, -2), (True, 3)],
     ids=["two-ellipses", "word", "negative", "bool"],
 )
 def test_bad_shape_spec_is_a_validation_error(spec: tuple[object, ...]) -> None:
     """A malformed shape argument is reported as the 'shape' field, not a TypeError."""
-    err = _fails(lambda: validate_tensor(torch.zeros(2, 3), shape=spec),  # type: ignore[arg-type]
-                 ErrorCode.VALIDATION_TYPE)
+    err = _fails(
+        lambda: validate_tensor(torch.zeros(2, 3), shape=spec),  # type: ignore[arg-type]
+        ErrorCode.VALIDATION_TYPE,
+    )
     assert err.field == "shape"
 
 
@@ -103,20 +116,23 @@ def test_dtype_one_or_several() -> None:
     ],
     ids=["inside", "below", "above", "open-low", "open-high"],
 )
-def test_value_range(values: list[float], value_range: tuple[float | None, float | None],
-                     ok: bool) -> None:
+def test_value_range(
+    values: list[float], value_range: tuple[float | None, float | None], ok: bool
+) -> None:
     """Values outside the inclusive range raise ERR_VALIDATION_RANGE with min and max seen."""
     t = torch.tensor(values)
     if ok:
         assert validate_tensor(t, value_range=value_range) is t
     else:
-        err = _fails(lambda: validate_tensor(t, value_range=value_range),
-                     ErrorCode.VALIDATION_RANGE)
+        err = _fails(
+            lambda: validate_tensor(t, value_range=value_range), ErrorCode.VALIDATION_RANGE
+        )
         assert "min" in str(err)
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")],
-                         ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"]
+)
 def test_non_finite_values(bad: float) -> None:
     """NaN/inf raise ERR_VALIDATION_NONFINITE unless finite=False."""
     t = torch.tensor([0.5, bad])
@@ -144,8 +160,9 @@ def test_device() -> None:
 
 def test_a_huge_tensor_is_described_not_printed() -> None:
     """Messages describe tensors by shape and dtype only."""
-    err = _fails(lambda: validate_tensor(torch.zeros(512, 512), shape=(3,)),
-                 ErrorCode.VALIDATION_SHAPE)
+    err = _fails(
+        lambda: validate_tensor(torch.zeros(512, 512), shape=(3,)), ErrorCode.VALIDATION_SHAPE
+    )
     assert "Tensor(shape=(512, 512), dtype=torch.float32)" in str(err)
     assert len(str(err)) < 300
 
@@ -177,11 +194,25 @@ def test_image_layouts_accepted(shape: tuple[int, ...]) -> None:
         (lambda: torch.full((3, 8, 8), 2.0), {}, ErrorCode.VALIDATION_RANGE),
         (lambda: torch.full((3, 8, 8), float("nan")), {}, ErrorCode.VALIDATION_NONFINITE),
     ],
-    ids=["list", "uint8", "int64", "2d", "5d", "1-channel", "hwc", "empty-batch", "zero-height",
-         "batch-not-allowed", "wrong-size", "0-255-floats", "nan"],
+    ids=[
+        "list",
+        "uint8",
+        "int64",
+        "2d",
+        "5d",
+        "1-channel",
+        "hwc",
+        "empty-batch",
+        "zero-height",
+        "batch-not-allowed",
+        "wrong-size",
+        "0-255-floats",
+        "nan",
+    ],
 )
-def test_bad_images(value: Callable[[], object], kwargs: dict[str, object],
-                    code: ErrorCode) -> None:
+def test_bad_images(
+    value: Callable[[], object], kwargs: dict[str, object], code: ErrorCode
+) -> None:
     """Each way an image can be wrong has its own code and names the 'images' field."""
     err = _fails(lambda: validate_image_tensor(value(), **kwargs), code)  # type: ignore[arg-type]
     assert err.field == "images"
@@ -189,8 +220,10 @@ def test_bad_images(value: Callable[[], object], kwargs: dict[str, object],
 
 def test_uint8_message_suggests_the_conversion() -> None:
     """uint8 images are rejected with the exact conversion to use."""
-    err = _fails(lambda: validate_image_tensor(torch.zeros(3, 8, 8, dtype=torch.uint8)),
-                 ErrorCode.VALIDATION_DTYPE)
+    err = _fails(
+        lambda: validate_image_tensor(torch.zeros(3, 8, 8, dtype=torch.uint8)),
+        ErrorCode.VALIDATION_DTYPE,
+    )
     assert ".float() / 255" in str(err)
 
 
@@ -202,6 +235,7 @@ def test_expected_size_checks_height_and_width() -> None:
 
 
 # --- validate_config ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Inner:
@@ -229,19 +263,35 @@ class Outer:
 
     def __post_init__(self) -> None:
         if self.count < 0:
-            raise ValidationError(field="count", value=self.count, expected="an int >= 0",
-                                  code=ErrorCode.VALIDATION_RANGE)
+            raise ValidationError(
+                field="count",
+                value=self.count,
+                expected="an int >= 0",
+                code=ErrorCode.VALIDATION_RANGE,
+            )
         if self.ratio > 1:
             raise ValueError("ratio must be <= 1")
 
 
 def test_config_from_a_mapping_with_nested_dataclass_and_lists() -> None:
     """Nested mappings become dataclasses and lists become tuples for tuple fields."""
-    cfg = validate_config(Outer, {
-        "name": "n", "count": 2, "ratio": 1, "flag": True, "wait": timedelta(seconds=3),
-        "order": ["x"], "pair": [2, "y"], "mode": "slow", "hook": abs,
-        "errors": [KeyError], "labels": {"a": 1}, "inner": {"depth": 4},
-    })
+    cfg = validate_config(
+        Outer,
+        {
+            "name": "n",
+            "count": 2,
+            "ratio": 1,
+            "flag": True,
+            "wait": timedelta(seconds=3),
+            "order": ["x"],
+            "pair": [2, "y"],
+            "mode": "slow",
+            "hook": abs,
+            "errors": [KeyError],
+            "labels": {"a": 1},
+            "inner": {"depth": 4},
+        },
+    )
     assert cfg.inner == Inner(depth=4)
     assert cfg.order == ("x",)
     assert cfg.pair == (2, "y")
@@ -252,15 +302,18 @@ def test_an_instance_is_checked_and_returned() -> None:
     """A ready instance passes through unchanged; a bad field in it is still reported."""
     cfg = Outer(name="n")
     assert validate_config(Outer, cfg) is cfg
-    err = _fails(lambda: validate_config(Outer, Outer(name=3)),  # type: ignore[arg-type]
-                 ErrorCode.VALIDATION_CONFIG)
+    err = _fails(
+        lambda: validate_config(Outer, Outer(name=3)),  # type: ignore[arg-type]
+        ErrorCode.VALIDATION_CONFIG,
+    )
     assert err.field == "Outer.name"
 
 
 def test_unknown_key_suggests_the_closest_and_lists_known_keys() -> None:
     """A misspelt key gets 'did you mean' and the list of known keys."""
-    err = _fails(lambda: validate_config(Outer, {"name": "n", "cuont": 1}),
-                 ErrorCode.VALIDATION_CONFIG)
+    err = _fails(
+        lambda: validate_config(Outer, {"name": "n", "cuont": 1}), ErrorCode.VALIDATION_CONFIG
+    )
     assert err.field == "Outer.cuont"
     assert "did you mean 'count'?" in str(err)
     assert "known keys: count, errors, flag, hook, inner" in str(err)
@@ -283,8 +336,21 @@ def test_unknown_key_suggests_the_closest_and_lists_known_keys() -> None:
         ({"name": "n", "inner": {"depth": "deep"}}, "Outer.inner.depth", "int"),
         ({"name": "n", "inner": 5}, "Outer.inner", "a Inner or a mapping of its fields"),
     ],
-    ids=["int-str", "int-bool", "bool-int", "float-str", "union", "tuple-str", "tuple-len",
-         "literal", "callable", "type", "dict-values", "nested-field", "nested-type"],
+    ids=[
+        "int-str",
+        "int-bool",
+        "bool-int",
+        "float-str",
+        "union",
+        "tuple-str",
+        "tuple-len",
+        "literal",
+        "callable",
+        "type",
+        "dict-values",
+        "nested-field",
+        "nested-type",
+    ],
 )
 def test_wrong_types_name_the_field_and_the_expected_type(
     data: dict[str, object], field_name: str, expected: str
@@ -297,31 +363,44 @@ def test_wrong_types_name_the_field_and_the_expected_type(
 
 def test_out_of_range_from_post_init_becomes_a_config_error() -> None:
     """The dataclass's own checks surface as ERR_VALIDATION_CONFIG naming the field."""
-    err = _fails(lambda: validate_config(Outer, {"name": "n", "count": -1}),
-                 ErrorCode.VALIDATION_CONFIG)
+    err = _fails(
+        lambda: validate_config(Outer, {"name": "n", "count": -1}), ErrorCode.VALIDATION_CONFIG
+    )
     assert err.field == "Outer.count"
     assert isinstance(err.__cause__, ValidationError)
-    plain = _fails(lambda: validate_config(Outer, {"name": "n", "ratio": 2.0}),
-                   ErrorCode.VALIDATION_CONFIG)
+    plain = _fails(
+        lambda: validate_config(Outer, {"name": "n", "ratio": 2.0}), ErrorCode.VALIDATION_CONFIG
+    )
     assert "ratio must be <= 1" in str(plain)
 
 
 def test_missing_required_field_and_bad_inputs() -> None:
     """A missing required field, a non-mapping and a non-dataclass are all named."""
     assert _fails(lambda: validate_config(Outer, {}), ErrorCode.VALIDATION_CONFIG).field == (
-        "Outer.name")
-    assert _fails(lambda: validate_config(Outer, [("name", "n")]),
-                  ErrorCode.VALIDATION_CONFIG).field == "Outer"
-    assert _fails(lambda: validate_config(dict, {}),
-                  ErrorCode.VALIDATION_CONFIG).field == "config_cls"
-    assert _fails(lambda: validate_config(Outer, {"name": "n", 1: 2}),  # type: ignore[dict-item]
-                  ErrorCode.VALIDATION_CONFIG).field == "Outer"
+        "Outer.name"
+    )
+    assert (
+        _fails(lambda: validate_config(Outer, [("name", "n")]), ErrorCode.VALIDATION_CONFIG).field
+        == "Outer"
+    )
+    assert (
+        _fails(lambda: validate_config(dict, {}), ErrorCode.VALIDATION_CONFIG).field == "config_cls"
+    )
+    assert (
+        _fails(
+            lambda: validate_config(Outer, {"name": "n", 1: 2}),  # type: ignore[dict-item]
+            ErrorCode.VALIDATION_CONFIG,
+        ).field
+        == "Outer"
+    )
 
 
 def test_name_prefixes_field_paths() -> None:
     """name= replaces the class name in field paths (e.g. the key in a YAML file)."""
-    err = _fails(lambda: validate_config(Outer, {"name": 1}, name="pipeline.outer"),
-                 ErrorCode.VALIDATION_CONFIG)
+    err = _fails(
+        lambda: validate_config(Outer, {"name": 1}, name="pipeline.outer"),
+        ErrorCode.VALIDATION_CONFIG,
+    )
     assert err.field == "pipeline.outer.name"
 
 
@@ -332,23 +411,28 @@ def test_name_prefixes_field_paths() -> None:
         (RetryConfig, {"initial_delay": "fast"}, "RetryConfig.initial_delay"),
         (RetryConfig, {"retry_on": [ValueError, "x"]}, "RetryConfig.retry_on"),
         (RetryConfig, {"max_attemps": 2}, "RetryConfig.max_attemps"),
-        (CircuitBreakerConfig, {"failure_rate_threshold": 1.5},
-         "CircuitBreakerConfig.failure_rate_threshold"),
+        (
+            CircuitBreakerConfig,
+            {"failure_rate_threshold": 1.5},
+            "CircuitBreakerConfig.failure_rate_threshold",
+        ),
         (CircuitBreakerConfig, {"cooldown": -1}, "CircuitBreakerConfig.cooldown"),
     ],
-    ids=["retry-range", "retry-type", "retry-on", "retry-typo", "breaker-rate",
-         "breaker-cooldown"],
+    ids=["retry-range", "retry-type", "retry-on", "retry-typo", "breaker-rate", "breaker-cooldown"],
 )
 def test_the_packages_own_configs(cls: type, data: dict[str, object], field_name: str) -> None:
     """RetryConfig and CircuitBreakerConfig are validated with named fields."""
     assert _fails(lambda: validate_config(cls, data), ErrorCode.VALIDATION_CONFIG).field == (
-        field_name)
+        field_name
+    )
 
 
 def test_the_packages_configs_build_from_yaml_like_data() -> None:
     """Lists and timedeltas from a config file build a working RetryConfig."""
-    cfg = validate_config(RetryConfig, {"max_attempts": 5, "deadline": timedelta(seconds=30),
-                                        "retry_on": [TimeoutError]})
+    cfg = validate_config(
+        RetryConfig,
+        {"max_attempts": 5, "deadline": timedelta(seconds=30), "retry_on": [TimeoutError]},
+    )
     assert cfg.max_attempts == 5
     assert cfg.retry_on == (TimeoutError,)
 
@@ -394,10 +478,14 @@ def test_sanitize_options() -> None:
     assert sanitize_input("e\u0301", normalize=None) == "e\u0301"
     assert sanitize_input("\ufb01", normalize="NFKC") == "fi"
     assert sanitize_input("x" * 10_000, max_chars=None) == "x" * 10_000
-    assert _fails(lambda: sanitize_input("x", normalize="NFX"),
-                  ErrorCode.VALIDATION_TYPE).field == "normalize"
-    assert _fails(lambda: sanitize_input("x", max_chars=0),
-                  ErrorCode.VALIDATION_TYPE).field == "max_chars"
+    assert (
+        _fails(lambda: sanitize_input("x", normalize="NFX"), ErrorCode.VALIDATION_TYPE).field
+        == "normalize"
+    )
+    assert (
+        _fails(lambda: sanitize_input("x", max_chars=0), ErrorCode.VALIDATION_TYPE).field
+        == "max_chars"
+    )
 
 
 def test_long_prompt_is_not_echoed_in_the_error() -> None:
@@ -410,8 +498,11 @@ def test_importing_validation_does_not_import_torch() -> None:
     """validation.py imports torch lazily, so importing the package stays light."""
     import subprocess
 
-    code = ("import sys, pixel_llm_otel.validation, pixel_llm_otel.monitoring; "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    code = (
+        "import sys, pixel_llm_otel.validation, pixel_llm_otel.monitoring; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "False"

@@ -29,24 +29,39 @@ from .exceptions import (
 __all__ = ["BLOCKS", "render", "update_file"]
 
 _EXCEPTIONS: tuple[type[PixelLMError], ...] = (
-    PixelLMError, ConnectionError, TimeoutError, ValidationError, APIError, EncoderError,
-    CircuitBreakerOpen, RetryExhausted,
+    PixelLMError,
+    ConnectionError,
+    TimeoutError,
+    ValidationError,
+    APIError,
+    EncoderError,
+    CircuitBreakerOpen,
+    RetryExhausted,
 )
 
 #: How the classifier maps what is raised to a code (kept next to the rendering, checked by a test
 #: that classifies a real instance of each row).
 CLASSIFIER_ROWS: tuple[tuple[str, ErrorCode], ...] = (
-    ("`aiohttp.ClientConnectorError` (ECONNREFUSED), `ConnectionRefusedError`",
-     ErrorCode.CONNECTION_REFUSED),
+    (
+        "`aiohttp.ClientConnectorError` (ECONNREFUSED), `ConnectionRefusedError`",
+        ErrorCode.CONNECTION_REFUSED,
+    ),
     ("`aiohttp.ClientConnectorDNSError`, `socket.gaierror`", ErrorCode.CONNECTION_DNS),
-    ("`aiohttp.ServerDisconnectedError`, `ClientPayloadError`, `ClientOSError`, "
-     "`ConnectionResetError`, `BrokenPipeError`", ErrorCode.CONNECTION_RESET),
+    (
+        "`aiohttp.ServerDisconnectedError`, `ClientPayloadError`, `ClientOSError`, "
+        "`ConnectionResetError`, `BrokenPipeError`",
+        ErrorCode.CONNECTION_RESET,
+    ),
     ("`aiohttp.ClientSSLError`, `ssl.SSLError`", ErrorCode.CONNECTION_SSL),
-    ("`aiohttp.ConnectionTimeoutError` (`sock_connect`/`connect`), `OSError(ETIMEDOUT)`",
-     ErrorCode.TIMEOUT_CONNECT),
+    (
+        "`aiohttp.ConnectionTimeoutError` (`sock_connect`/`connect`), `OSError(ETIMEDOUT)`",
+        ErrorCode.TIMEOUT_CONNECT,
+    ),
     ("`aiohttp.SocketTimeoutError` / `ServerTimeoutError` (`sock_read`)", ErrorCode.TIMEOUT_READ),
-    ("`asyncio.TimeoutError` / `TimeoutError` (aiohttp `total`, `asyncio.wait_for`)",
-     ErrorCode.TIMEOUT_TOTAL),
+    (
+        "`asyncio.TimeoutError` / `TimeoutError` (aiohttp `total`, `asyncio.wait_for`)",
+        ErrorCode.TIMEOUT_TOTAL,
+    ),
     ("HTTP 400", ErrorCode.HTTP_BAD_REQUEST),
     ("HTTP 401, 403", ErrorCode.API_KEY_INVALID),
     ("HTTP 404", ErrorCode.HTTP_NOT_FOUND),
@@ -56,14 +71,24 @@ CLASSIFIER_ROWS: tuple[tuple[str, ErrorCode], ...] = (
     ("HTTP 502, 503, 504", ErrorCode.HTTP_UNAVAILABLE),
     ("HTTP 500 and other 5xx", ErrorCode.HTTP_SERVER_ERROR),
     ("`json.JSONDecodeError`, `aiohttp.ContentTypeError`", ErrorCode.RESPONSE_MALFORMED),
-    ("`aiohttp.TooManyRedirects`; a 200 body without choices (raised by the client)",
-     ErrorCode.RESPONSE_INVALID),
-    ("`torch.cuda.OutOfMemoryError`, `MemoryError`, torch \"out of memory\" / "
-     "\"can't allocate memory\"", ErrorCode.ENCODER_OOM),
-    ("an error raised inside `torch.load` (missing, truncated or garbage checkpoint), "
-     "\"Error(s) in loading state_dict\"", ErrorCode.ENCODER_CHECKPOINT),
-    ("torch: \"no NVIDIA driver\", \"not compiled with CUDA\", \"invalid device ordinal\"",
-     ErrorCode.ENCODER_DEVICE),
+    (
+        "`aiohttp.TooManyRedirects`; a 200 body without choices (raised by the client)",
+        ErrorCode.RESPONSE_INVALID,
+    ),
+    (
+        '`torch.cuda.OutOfMemoryError`, `MemoryError`, torch "out of memory" / '
+        '"can\'t allocate memory"',
+        ErrorCode.ENCODER_OOM,
+    ),
+    (
+        "an error raised inside `torch.load` (missing, truncated or garbage checkpoint), "
+        '"Error(s) in loading state_dict"',
+        ErrorCode.ENCODER_CHECKPOINT,
+    ),
+    (
+        'torch: "no NVIDIA driver", "not compiled with CUDA", "invalid device ordinal"',
+        ErrorCode.ENCODER_DEVICE,
+    ),
     ("any other error raised by torch code", ErrorCode.ENCODER_RUNTIME),
     ("anything else (e.g. `KeyError`, an unrelated `RuntimeError`)", ErrorCode.UNKNOWN),
 )

@@ -267,8 +267,19 @@ _DEVICE_MESSAGES = (
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
 #: Substrings that mark a plain RuntimeError raised by torch's C++ core (no Python frame of torch).
 _TORCH_MESSAGES = (
-    "tensor", "shape", "size mismatch", "dtype", "cuda", "mat1", "dimension", "allocator",
-    "enforce fail", "out of memory", "device", "pytorchstreamreader", "state_dict",
+    "tensor",
+    "shape",
+    "size mismatch",
+    "dtype",
+    "cuda",
+    "mat1",
+    "dimension",
+    "allocator",
+    "enforce fail",
+    "out of memory",
+    "device",
+    "pytorchstreamreader",
+    "state_dict",
 )
 
 

@@ -39,8 +39,17 @@ _SECRET_TEXT = (
 #: Attributes every LogRecord has; anything else set through ``extra=`` goes into ``context``.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "taskName", "error_code", "context", "trace_id", "span_id",
-       "error_type", "_pixel_prepared"}
+    | {
+        "message",
+        "asctime",
+        "taskName",
+        "error_code",
+        "context",
+        "trace_id",
+        "span_id",
+        "error_type",
+        "_pixel_prepared",
+    }
 )
 _MAX_DEPTH = 8
 

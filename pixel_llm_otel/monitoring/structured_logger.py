@@ -228,13 +228,21 @@ class StructuredLogger:
         sinks = _capture.active_sinks()
         if sinks:  # capture_logs(): render synchronously into the capture lists instead
             record = logger.makeRecord(
-                logger.name, level, "(unknown file)", 0, msg, args,
-                _exc_tuple(exc_info), extra=extra, sinfo=None,
+                logger.name,
+                level,
+                "(unknown file)",
+                0,
+                msg,
+                args,
+                _exc_tuple(exc_info),
+                extra=extra,
+                sinfo=None,
             )
             _capture.deliver(JsonFormatter().to_dict(record), sinks)
             return
-        logger.log(level, msg, *args, exc_info=exc_info, extra=extra, stack_info=stack_info,
-                   stacklevel=3)
+        logger.log(
+            level, msg, *args, exc_info=exc_info, extra=extra, stack_info=stack_info, stacklevel=3
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:

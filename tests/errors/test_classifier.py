@@ -105,8 +105,20 @@ def test_retry_after_header_is_read_from_a_response_error() -> None:
         ("nan", None),
         ("inf", None),
     ],
-    ids=["seconds", "padded", "fraction", "negative", "date-future", "date-literal",
-         "date-past", "empty", "absent", "garbage", "nan", "inf"],
+    ids=[
+        "seconds",
+        "padded",
+        "fraction",
+        "negative",
+        "date-future",
+        "date-literal",
+        "date-past",
+        "empty",
+        "absent",
+        "garbage",
+        "nan",
+        "inf",
+    ],
 )
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     """Retry-After as delta-seconds or HTTP-date (relative to the injected now)."""
@@ -133,9 +145,24 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
         (KeyError("x"), ErrorCode.UNKNOWN),
         (RuntimeError("Event loop is closed"), ErrorCode.UNKNOWN),
     ],
-    ids=["asyncio-timeout", "socket-timeout", "json", "ssl", "gaierror", "refused", "reset",
-         "broken-pipe", "errno-refused", "errno-reset", "errno-timedout", "errno-hostunreach",
-         "errno-netunreach", "errno-other", "keyerror", "non-torch-runtime"],
+    ids=[
+        "asyncio-timeout",
+        "socket-timeout",
+        "json",
+        "ssl",
+        "gaierror",
+        "refused",
+        "reset",
+        "broken-pipe",
+        "errno-refused",
+        "errno-reset",
+        "errno-timedout",
+        "errno-hostunreach",
+        "errno-netunreach",
+        "errno-other",
+        "keyerror",
+        "non-torch-runtime",
+    ],
 )
 def test_stdlib_exceptions(exc: BaseException, code: ErrorCode) -> None:
     """asyncio, socket, ssl, json and OSError errnos map to their codes."""
@@ -145,22 +172,42 @@ def test_stdlib_exceptions(exc: BaseException, code: ErrorCode) -> None:
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-         ErrorCode.ENCODER_OOM),
+        (
+            torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            ErrorCode.ENCODER_OOM,
+        ),
         (RuntimeError("CUDA error: out of memory"), ErrorCode.ENCODER_OOM),
-        (RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate "
-                      "memory"), ErrorCode.ENCODER_OOM),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory"
+            ),
+            ErrorCode.ENCODER_OOM,
+        ),
         (MemoryError(), ErrorCode.ENCODER_OOM),
-        (RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"),
-         ErrorCode.ENCODER_RUNTIME),
-        (RuntimeError("PytorchStreamReader failed reading zip archive"),
-         ErrorCode.ENCODER_CHECKPOINT),
-        (RuntimeError("Error(s) in loading state_dict for VisionEncoder: size mismatch"),
-         ErrorCode.ENCODER_CHECKPOINT),
+        (
+            RuntimeError("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"),
+            ErrorCode.ENCODER_RUNTIME,
+        ),
+        (
+            RuntimeError("PytorchStreamReader failed reading zip archive"),
+            ErrorCode.ENCODER_CHECKPOINT,
+        ),
+        (
+            RuntimeError("Error(s) in loading state_dict for VisionEncoder: size mismatch"),
+            ErrorCode.ENCODER_CHECKPOINT,
+        ),
         (RuntimeError("CUDA error: invalid device ordinal"), ErrorCode.ENCODER_DEVICE),
     ],
-    ids=["cuda-oom", "oom-message", "cpu-alloc", "memoryerror", "shapes", "checkpoint-zip",
-         "state-dict", "device-ordinal"],
+    ids=[
+        "cuda-oom",
+        "oom-message",
+        "cpu-alloc",
+        "memoryerror",
+        "shapes",
+        "checkpoint-zip",
+        "state-dict",
+        "device-ordinal",
+    ],
 )
 def test_torch_errors(exc: BaseException, code: ErrorCode) -> None:
     """torch failures map to encoder codes and translate to EncoderError."""
@@ -175,15 +222,27 @@ def test_torch_errors(exc: BaseException, code: ErrorCode) -> None:
     [
         (aiohttp.ServerDisconnectedError(), ErrorCode.CONNECTION_RESET, ConnectionError),
         (aiohttp.ClientPayloadError("cut"), ErrorCode.CONNECTION_RESET, ConnectionError),
-        (aiohttp.ClientOSError(errno.ECONNRESET, "reset"), ErrorCode.CONNECTION_RESET,
-         ConnectionError),
+        (
+            aiohttp.ClientOSError(errno.ECONNRESET, "reset"),
+            ErrorCode.CONNECTION_RESET,
+            ConnectionError,
+        ),
         (aiohttp.ServerTimeoutError("read"), ErrorCode.TIMEOUT_READ, TimeoutError),
-        (aiohttp.ContentTypeError(_REQUEST, (), status=200), ErrorCode.RESPONSE_MALFORMED,
-         APIError),
+        (
+            aiohttp.ContentTypeError(_REQUEST, (), status=200),
+            ErrorCode.RESPONSE_MALFORMED,
+            APIError,
+        ),
         (aiohttp.InvalidURL("::"), ErrorCode.HTTP_CLIENT_ERROR, APIError),
     ],
-    ids=["disconnected", "payload", "client-os-reset", "server-timeout", "content-type",
-         "invalid-url"],
+    ids=[
+        "disconnected",
+        "payload",
+        "client-os-reset",
+        "server-timeout",
+        "content-type",
+        "invalid-url",
+    ],
 )
 def test_aiohttp_errors(exc: BaseException, code: ErrorCode, cls: type[PixelLMError]) -> None:
     """aiohttp client errors map to codes and translate to the matching PixelLMError."""

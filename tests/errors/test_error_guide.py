@@ -36,16 +36,27 @@ def test_classifier_table_covers_every_code() -> None:
     """The classifier table lists every code that classification can produce from a raw error."""
     produced = {code for _, code in CLASSIFIER_ROWS}
     not_from_raw = {c for c in ErrorCode if c.name.startswith("VALIDATION_")} | {
-        ErrorCode.CIRCUIT_OPEN, ErrorCode.RETRY_EXHAUSTED}
+        ErrorCode.CIRCUIT_OPEN,
+        ErrorCode.RETRY_EXHAUSTED,
+    }
     assert produced | not_from_raw == set(ErrorCode)
 
 
 def test_guide_has_the_required_sections(guide: str) -> None:
     """Retry formula, breaker diagram, fallback order, logs, config and troubleshooting exist."""
-    for needle in ("cap(n)", "```mermaid", "stateDiagram-v2", '("cache", "default", "custom")',
-                   "## 8. Structured logs", "## 9. Configuration examples",
-                   "### LM Studio not running", "### Timeouts", "### 429 rate limited",
-                   "### Breaker open", "### Bad tensors"):
+    for needle in (
+        "cap(n)",
+        "```mermaid",
+        "stateDiagram-v2",
+        '("cache", "default", "custom")',
+        "## 8. Structured logs",
+        "## 9. Configuration examples",
+        "### LM Studio not running",
+        "### Timeouts",
+        "### 429 rate limited",
+        "### Breaker open",
+        "### Bad tensors",
+    ):
         assert needle in guide
 
 
@@ -54,8 +65,14 @@ def test_documented_retry_defaults_match_retry_config(guide: str) -> None:
     from pixel_llm_otel.resilience.retry import RetryConfig
 
     cfg = RetryConfig()
-    for field_name in ("max_attempts", "initial_delay", "max_delay", "backoff_multiplier",
-                       "jitter", "deadline"):
+    for field_name in (
+        "max_attempts",
+        "initial_delay",
+        "max_delay",
+        "backoff_multiplier",
+        "jitter",
+        "deadline",
+    ):
         row = re.search(rf"^\| `{field_name}` \| `([^`]+)`", guide, re.M)
         assert row is not None, field_name
         assert row.group(1) == str(getattr(cfg, field_name))

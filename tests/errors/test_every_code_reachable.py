@@ -50,8 +50,9 @@ class Servers:
     backlog: str  # accept queue full: SYNs are dropped, connect hangs
 
 
-async def _raw_server(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter],
-                                        Awaitable[None]]) -> asyncio.Server:
+async def _raw_server(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> asyncio.Server:
     return await asyncio.start_server(handler, "127.0.0.1", 0)
 
 
@@ -63,8 +64,9 @@ async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 async def _midbody(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"a\":")
+    writer.write(
+        b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":'
+    )
     await writer.drain()
     writer.close()
 
@@ -81,8 +83,9 @@ def _app() -> web.Application:
     async def status(request: web.Request) -> web.Response:
         code = int(request.match_info["n"])
         headers = {"Retry-After": "2"} if code == 429 else {}
-        return web.json_response({"error": {"message": f"status {code}"}}, status=code,
-                                 headers=headers)
+        return web.json_response(
+            {"error": {"message": f"status {code}"}}, status=code, headers=headers
+        )
 
     async def html(request: web.Request) -> web.Response:
         return web.Response(text="<html>LM Studio is not here</html>", content_type="text/html")
@@ -165,8 +168,14 @@ class NumericOnlyResolver(AbstractResolver):
             host, port, type=socket.SOCK_STREAM, family=family, flags=socket.AI_NUMERICHOST
         )
         return [
-            ResolveResult(hostname=host, host=str(i[4][0]), port=int(i[4][1]), family=i[0],
-                          proto=i[2], flags=socket.AI_NUMERICHOST)
+            ResolveResult(
+                hostname=host,
+                host=str(i[4][0]),
+                port=int(i[4][1]),
+                family=i[0],
+                proto=i[2],
+                flags=socket.AI_NUMERICHOST,
+            )
             for i in infos
         ]
 
@@ -174,14 +183,22 @@ class NumericOnlyResolver(AbstractResolver):
         return None
 
 
-async def _get(url: str, *, timeout: aiohttp.ClientTimeout | None = None,
-               resolver: AbstractResolver | None = None, read_json: bool = False) -> BaseException:
+async def _get(
+    url: str,
+    *,
+    timeout: aiohttp.ClientTimeout | None = None,
+    resolver: AbstractResolver | None = None,
+    read_json: bool = False,
+) -> BaseException:
     """GET ``url`` the way the LLM client does and return the exception it raised."""
     connector = aiohttp.TCPConnector(resolver=resolver) if resolver else None
     try:
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout or aiohttp.ClientTimeout(total=10)
-        ) as session, session.get(url, raise_for_status=True) as resp:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, timeout=timeout or aiohttp.ClientTimeout(total=10)
+            ) as session,
+            session.get(url, raise_for_status=True) as resp,
+        ):
             if read_json:
                 await resp.json()
             else:
@@ -240,14 +257,17 @@ async def _pass(value: BaseException) -> BaseException:
 
 CASES: dict[ErrorCode, Producer] = {
     ErrorCode.CONNECTION_REFUSED: lambda s: _get(f"http://127.0.0.1:{s.closed_port}/"),
-    ErrorCode.CONNECTION_DNS: lambda s: _get("http://lm-studio.invalid:1234/v1",
-                                             resolver=NumericOnlyResolver()),
+    ErrorCode.CONNECTION_DNS: lambda s: _get(
+        "http://lm-studio.invalid:1234/v1", resolver=NumericOnlyResolver()
+    ),
     ErrorCode.CONNECTION_RESET: lambda s: _get(s.midbody),
     ErrorCode.CONNECTION_SSL: lambda s: _get(s.plain_tcp),
-    ErrorCode.TIMEOUT_CONNECT: lambda s: _get(s.backlog,
-                                              timeout=aiohttp.ClientTimeout(sock_connect=SHORT)),
-    ErrorCode.TIMEOUT_READ: lambda s: _get(s.silent,
-                                           timeout=aiohttp.ClientTimeout(sock_read=SHORT)),
+    ErrorCode.TIMEOUT_CONNECT: lambda s: _get(
+        s.backlog, timeout=aiohttp.ClientTimeout(sock_connect=SHORT)
+    ),
+    ErrorCode.TIMEOUT_READ: lambda s: _get(
+        s.silent, timeout=aiohttp.ClientTimeout(sock_read=SHORT)
+    ),
     ErrorCode.TIMEOUT_TOTAL: lambda s: _get(s.silent, timeout=aiohttp.ClientTimeout(total=SHORT)),
     ErrorCode.HTTP_BAD_REQUEST: lambda s: _status(s, 400),
     ErrorCode.HTTP_NOT_FOUND: lambda s: _get(f"{s.http}/v1/no-such-endpoint"),
@@ -261,25 +281,32 @@ CASES: dict[ErrorCode, Producer] = {
     ErrorCode.RESPONSE_INVALID: lambda s: _get(f"{s.http}/loop"),
     ErrorCode.VALIDATION_TYPE: lambda s: _pass(_raised(lambda: validate_tensor([[0.5]]))),
     ErrorCode.VALIDATION_SHAPE: lambda s: _pass(
-        _raised(lambda: validate_image_tensor(torch.rand(1, 224, 224)))),
-    ErrorCode.VALIDATION_DTYPE: lambda s: _pass(_raised(
-        lambda: validate_image_tensor(torch.zeros(3, 8, 8, dtype=torch.uint8)))),
+        _raised(lambda: validate_image_tensor(torch.rand(1, 224, 224)))
+    ),
+    ErrorCode.VALIDATION_DTYPE: lambda s: _pass(
+        _raised(lambda: validate_image_tensor(torch.zeros(3, 8, 8, dtype=torch.uint8)))
+    ),
     ErrorCode.VALIDATION_RANGE: lambda s: _pass(
-        _raised(lambda: validate_image_tensor(torch.full((3, 8, 8), 255.0)))),
+        _raised(lambda: validate_image_tensor(torch.full((3, 8, 8), 255.0)))
+    ),
     ErrorCode.VALIDATION_NONFINITE: lambda s: _pass(
-        _raised(lambda: validate_image_tensor(torch.full((3, 8, 8), float("nan"))))),
+        _raised(lambda: validate_image_tensor(torch.full((3, 8, 8), float("nan"))))
+    ),
     ErrorCode.VALIDATION_DEVICE: lambda s: _pass(
-        _raised(lambda: validate_tensor(torch.zeros(2), device="cuda"))),
+        _raised(lambda: validate_tensor(torch.zeros(2), device="cuda"))
+    ),
     ErrorCode.VALIDATION_PROMPT: lambda s: _pass(_raised(lambda: sanitize_input("a\x00b"))),
     ErrorCode.VALIDATION_CONFIG: lambda s: _pass(
-        _raised(lambda: validate_config(RetryConfig, {"max_attempts": 0}))),
-    ErrorCode.ENCODER_OOM: lambda s: _pass(
-        _raised(lambda: torch.empty(2**60, dtype=torch.uint8))),
+        _raised(lambda: validate_config(RetryConfig, {"max_attempts": 0}))
+    ),
+    ErrorCode.ENCODER_OOM: lambda s: _pass(_raised(lambda: torch.empty(2**60, dtype=torch.uint8))),
     ErrorCode.ENCODER_RUNTIME: lambda s: _pass(
-        _raised(lambda: torch.nn.Linear(4, 2)(torch.ones(1, 3)))),
+        _raised(lambda: torch.nn.Linear(4, 2)(torch.ones(1, 3)))
+    ),
     ErrorCode.ENCODER_CHECKPOINT: _checkpoint,
     ErrorCode.ENCODER_DEVICE: lambda s: _pass(
-        _raised(lambda: torch.zeros(1, device=_cuda_device()))),
+        _raised(lambda: torch.zeros(1, device=_cuda_device()))
+    ),
     ErrorCode.CIRCUIT_OPEN: _breaker_open,
     ErrorCode.RETRY_EXHAUSTED: _retry_exhausted,
     ErrorCode.UNKNOWN: lambda s: _pass(_raised(lambda: dict[str, str]()["choices"])),
@@ -325,6 +352,7 @@ async def test_missing_checkpoint_file_is_a_checkpoint_error(servers: Servers) -
 
 async def test_abrupt_close_before_response_is_a_reset(servers: Servers) -> None:
     """A server that hangs up right after the request (no status line) is a connection reset."""
+
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.close()

@@ -49,9 +49,13 @@ def test_events_feed_retry_breaker_and_fallback_counters() -> None:
     """Each event kind lands in its own counter; retried errors count as errors too."""
     m = ErrorMetrics()
     for event in (
-        _attempt(1), _attempt(2), RetrySucceeded("llm", 3),
-        _attempt(1), RetryExhaustedEvent("llm", 2, "TimeoutError", "ERR_TIMEOUT_READ",
-                                         "max_attempts", READ_TIMEOUT),
+        _attempt(1),
+        _attempt(2),
+        RetrySucceeded("llm", 3),
+        _attempt(1),
+        RetryExhaustedEvent(
+            "llm", 2, "TimeoutError", "ERR_TIMEOUT_READ", "max_attempts", READ_TIMEOUT
+        ),
         CircuitBreakerStateChange("llm", "closed", "open", "consecutive_failures", 1.0),
         CircuitBreakerStateChange("llm", "open", "half_open", "cooldown_elapsed", 2.0),
         CircuitBreakerRejected("llm", "half_open"),
@@ -75,7 +79,8 @@ def test_events_feed_retry_breaker_and_fallback_counters() -> None:
         "rejected": {"llm": 1},
     }
     assert s["fallbacks"] == {
-        "served": 1, "empty": 1,
+        "served": 1,
+        "empty": 1,
         "by_strategy": {"cache": {"empty": 1}, "default": {"served": 1}},
     }
     assert m.breaker_state("llm") == "half_open"
@@ -133,8 +138,9 @@ def test_fed_by_real_primitives_through_the_global_bus() -> None:
     """Subscribed to GLOBAL_BUS, it sees a real retry policy and breaker at work."""
     m = ErrorMetrics()
     GLOBAL_BUS.subscribe(m)
-    policy = RetryPolicy(RetryConfig(max_attempts=3, jitter=False), name="llm",
-                         sleep=lambda _: None)
+    policy = RetryPolicy(
+        RetryConfig(max_attempts=3, jitter=False), name="llm", sleep=lambda _: None
+    )
     calls = {"n": 0}
 
     def flaky() -> str:

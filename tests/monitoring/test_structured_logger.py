@@ -39,11 +39,13 @@ def _lines(log: StructuredLogger, out: io.StringIO) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("level", ["debug", "info", "warning", "error", "critical"])
-def test_each_level_writes_one_json_line(log: StructuredLogger, out: io.StringIO,
-                                         level: str) -> None:
+def test_each_level_writes_one_json_line(
+    log: StructuredLogger, out: io.StringIO, level: str
+) -> None:
     """Every level writes the documented keys with a UTC millisecond timestamp."""
-    getattr(log, level)("hello %s", "world", error_code=ErrorCode.TIMEOUT_READ,
-                        context={"attempt": 2})
+    getattr(log, level)(
+        "hello %s", "world", error_code=ErrorCode.TIMEOUT_READ, context={"attempt": 2}
+    )
     (line,) = _lines(log, out)
     assert TIMESTAMP.match(line["timestamp"])
     assert line["level"] == level.upper()
@@ -55,8 +57,9 @@ def test_each_level_writes_one_json_line(log: StructuredLogger, out: io.StringIO
     assert "trace_id" not in line
 
 
-def test_exception_adds_classified_code_type_and_stack_trace(log: StructuredLogger,
-                                                            out: io.StringIO) -> None:
+def test_exception_adds_classified_code_type_and_stack_trace(
+    log: StructuredLogger, out: io.StringIO
+) -> None:
     """exception() records the traceback and classifies a foreign exception's code."""
     try:
         raise ConnectionRefusedError(111, "Connection refused")
@@ -70,8 +73,9 @@ def test_exception_adds_classified_code_type_and_stack_trace(log: StructuredLogg
     assert "ConnectionRefusedError: [Errno 111] Connection refused" in line["stack_trace"]
 
 
-def test_exc_info_with_our_error_and_an_explicit_code(log: StructuredLogger,
-                                                      out: io.StringIO) -> None:
+def test_exc_info_with_our_error_and_an_explicit_code(
+    log: StructuredLogger, out: io.StringIO
+) -> None:
     """A PixelLMError gives its own code; an explicit error_code wins over it."""
     err = TimeoutError(code=ErrorCode.TIMEOUT_READ)
     log.error("first", exc_info=err)
@@ -224,6 +228,7 @@ def test_close_gives_up_on_a_stuck_handler() -> None:
 def test_many_threads_each_line_is_whole_json(out: io.StringIO) -> None:
     """8 threads x 200 records: 1600 complete JSON lines, none lost or interleaved."""
     with StructuredLogger("threads", stream=out, queue_size=10_000) as log:
+
         def work(n: int) -> None:
             for i in range(200):
                 log.info("t%d-%d", n, i, context={"thread": n})
@@ -268,9 +273,16 @@ def test_json_formatter_on_a_plain_stdlib_handler() -> None:
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("slow %s", "model", extra={"error_code": "ERR_TIMEOUT_READ",
-                                                   "context": {"a": 1}, "model": "qwen",
-                                                   "api_key": "nope"})
+        logger.warning(
+            "slow %s",
+            "model",
+            extra={
+                "error_code": "ERR_TIMEOUT_READ",
+                "context": {"a": 1},
+                "model": "qwen",
+                "api_key": "nope",
+            },
+        )
     finally:
         logger.removeHandler(handler)
     line = json.loads(stream.getvalue())
