@@ -12,6 +12,7 @@ import pytest
 
 from pixel_llm_otel.errors import ErrorCode, ValidationError
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreakerConfig
+from pixel_llm_otel.resilience.fallback import FallbackConfig
 from pixel_llm_otel.resilience.retry import RetryConfig
 from pixel_llm_otel.validation import (
     sanitize_input,
@@ -417,11 +418,24 @@ def test_name_prefixes_field_paths() -> None:
             "CircuitBreakerConfig.failure_rate_threshold",
         ),
         (CircuitBreakerConfig, {"cooldown": -1}, "CircuitBreakerConfig.cooldown"),
+        (FallbackConfig, {"order": ["cache", "stale"]}, "FallbackConfig.order"),
+        (FallbackConfig, {"cache_max_entries": "many"}, "FallbackConfig.cache_max_entries"),
+        (FallbackConfig, {"custom": "not callable"}, "FallbackConfig.custom"),
     ],
-    ids=["retry-range", "retry-type", "retry-on", "retry-typo", "breaker-rate", "breaker-cooldown"],
+    ids=[
+        "retry-range",
+        "retry-type",
+        "retry-on",
+        "retry-typo",
+        "breaker-rate",
+        "breaker-cooldown",
+        "fallback-order",
+        "fallback-entries",
+        "fallback-custom",
+    ],
 )
 def test_the_packages_own_configs(cls: type, data: dict[str, object], field_name: str) -> None:
-    """RetryConfig and CircuitBreakerConfig are validated with named fields."""
+    """RetryConfig, CircuitBreakerConfig and FallbackConfig are validated with named fields."""
     assert _fails(lambda: validate_config(cls, data), ErrorCode.VALIDATION_CONFIG).field == (
         field_name
     )

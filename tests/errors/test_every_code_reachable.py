@@ -23,6 +23,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from pixel_llm_otel.client import LMStudioClient
 from pixel_llm_otel.errors import DEFAULT_CLASSIFIER, ErrorCode, PixelLMError
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from pixel_llm_otel.resilience.retry import RetryConfig, RetryPolicy
@@ -96,11 +97,17 @@ def _app() -> web.Application:
     async def loop(request: web.Request) -> web.Response:
         raise web.HTTPFound("/loop")
 
+    async def no_choices(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"id": "c1", "object": "chat.completion", "model": "m", "choices": []}
+        )
+
     app = web.Application()
     app.router.add_get("/status/{n}", status)
     app.router.add_get("/html", html)
     app.router.add_get("/badjson", badjson)
     app.router.add_get("/loop", loop)
+    app.router.add_post("/v1/chat/completions", no_choices)
     return app
 
 
@@ -251,6 +258,16 @@ async def _retry_exhausted(s: Servers) -> BaseException:
     return _raised(lambda: policy.call(_refused, s.closed_port))
 
 
+async def _no_choices(s: Servers) -> BaseException:
+    """The real LLM client given a 200 chat completion with no choices."""
+    async with LMStudioClient(f"{s.http}/v1") as client:
+        try:
+            await client.chat([{"role": "user", "content": "describe"}], model="m")
+        except Exception as exc:
+            return exc
+    raise AssertionError("a completion without choices was accepted")
+
+
 async def _pass(value: BaseException) -> BaseException:
     return value
 
@@ -278,7 +295,7 @@ CASES: dict[ErrorCode, Producer] = {
     ErrorCode.HTTP_UNAVAILABLE: lambda s: _status(s, 503),
     ErrorCode.API_KEY_INVALID: lambda s: _status(s, 401),
     ErrorCode.RESPONSE_MALFORMED: lambda s: _get(f"{s.http}/badjson", read_json=True),
-    ErrorCode.RESPONSE_INVALID: lambda s: _get(f"{s.http}/loop"),
+    ErrorCode.RESPONSE_INVALID: _no_choices,
     ErrorCode.VALIDATION_TYPE: lambda s: _pass(_raised(lambda: validate_tensor([[0.5]]))),
     ErrorCode.VALIDATION_SHAPE: lambda s: _pass(
         _raised(lambda: validate_image_tensor(torch.rand(1, 224, 224)))
@@ -336,6 +353,12 @@ async def test_rate_limit_carries_the_servers_retry_after(servers: Servers) -> N
     err: Any = DEFAULT_CLASSIFIER.to_error(exc)
     assert err.retry_after == 2.0
     assert err.status == 429
+
+
+async def test_endless_redirects_are_an_invalid_response(servers: Servers) -> None:
+    """A redirect loop (aiohttp's TooManyRedirects) is ERR_RESPONSE_INVALID."""
+    exc = await _get(f"{servers.http}/loop")
+    assert DEFAULT_CLASSIFIER.classify(exc).code is ErrorCode.RESPONSE_INVALID
 
 
 async def test_non_json_page_is_malformed(servers: Servers) -> None:
