@@ -11,7 +11,7 @@ from ._version import __version__
 from .errors import (
     APIError,
     CircuitBreakerOpen,
-    ConnectionError,  # noqa: A004
+    ConnectionError,
     EncoderError,
     ErrorCategory,
     ErrorClassifier,
@@ -19,7 +19,7 @@ from .errors import (
     ErrorSeverity,
     PixelLMError,
     RetryExhausted,
-    TimeoutError,  # noqa: A004
+    TimeoutError,
     ValidationError,
 )
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
+    "NOOP_OBSERVER",
     "ChatRequestInfo",
     "ChatResponseInfo",
     "ChatScope",
     "EncodeScope",
     "GenerateScope",
-    "NOOP_OBSERVER",
     "NoopObserver",
     "PipelineObserver",
     "get_observer",

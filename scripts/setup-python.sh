@@ -9,7 +9,18 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 CACHE_ROOT=${PIXEL_LLM_OTEL_CACHE:-$HOME/.cache/pixel-llm-otel}
-key=$( { cat pyproject.toml; "$PYTHON" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)
+# Key on what gets installed (dependencies and extras), not on tool settings in pyproject.toml.
+key=$("$PYTHON" - <<'PY' | sha256sum | cut -c1-16
+import json, sys
+try:
+    import tomllib
+    project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+    print(json.dumps([project.get("dependencies"), project.get("optional-dependencies")], sort_keys=True))
+except ImportError:  # Python 3.10: no tomllib, key on the whole file
+    print(open("pyproject.toml").read())
+print(sys.version)
+PY
+)
 venv="$CACHE_ROOT/venv-$key"
 export PIP_CACHE_DIR="$CACHE_ROOT/pip"
 export PIP_DISABLE_PIP_VERSION_CHECK=1

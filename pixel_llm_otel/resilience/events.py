@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "GLOBAL_BUS",
@@ -95,14 +95,14 @@ class FallbackInvoked:
     error_code: str
 
 
-ResilienceEvent = Union[
-    RetryAttempt,
-    RetrySucceeded,
-    RetryExhaustedEvent,
-    CircuitBreakerStateChange,
-    CircuitBreakerRejected,
-    FallbackInvoked,
-]
+ResilienceEvent = (
+    RetryAttempt
+    | RetrySucceeded
+    | RetryExhaustedEvent
+    | CircuitBreakerStateChange
+    | CircuitBreakerRejected
+    | FallbackInvoked
+)
 
 
 @runtime_checkable
@@ -128,7 +128,9 @@ class EventBus:
             from ..errors import ValidationError
 
             raise ValidationError(
-                field="listener", value=listener, expected="an object with an on_event(event) method"
+                field="listener",
+                value=listener,
+                expected="an object with an on_event(event) method",
             )
         with self._lock:
             if listener not in self._listeners:
