@@ -1,0 +1,1 @@
+"""Test helpers shared by test areas (importable as `_support` with tests/ on sys.path)."""

@@ -1,0 +1,533 @@
+"""The observability stack for tests: collector, Jaeger, Prometheus, Alertmanager on free ports.
+
+Each component is started from the repository's own config files (collector/), with every
+endpoint moved to a free loopback port: the collector and Jaeger through the environment
+variables their configs read, Prometheus and Alertmanager through per-run copies of
+collector/prometheus/prometheus.yml and collector/alertmanager/alertmanager.yml.
+
+    with Stack(StackOptions(), workdir) as stack:
+        env = stack.otel_env("my-service")      # OTEL_* variables for the application
+        stack.prometheus.wait_for("pixel_llm_generate_requests_total")
+        stack.jaeger.wait_for_trace(trace_id)
+
+Independent of pixel_llm_otel and of pytest (fixtures: tests/_support/stack_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .procs import (
+    REPO,
+    ManagedProcess,
+    StackError,
+    free_ports,
+    http_json,
+    require_binary,
+    wait_until,
+)
+
+COLLECTOR_DIR = REPO / "collector"
+OTELCOL_CONFIG = COLLECTOR_DIR / "otelcol.yaml"
+OTELCOL_TAILSAMPLING_CONFIG = COLLECTOR_DIR / "otelcol-tailsampling.yaml"
+JAEGER_CONFIG = COLLECTOR_DIR / "jaeger" / "config.yaml"
+PROMETHEUS_CONFIG = COLLECTOR_DIR / "prometheus" / "prometheus.yml"
+ALERTMANAGER_CONFIG = COLLECTOR_DIR / "alertmanager" / "alertmanager.yml"
+BUNDLED_COLLECTOR_CONFIGS = (OTELCOL_CONFIG, OTELCOL_TAILSAMPLING_CONFIG)
+
+# scrape job names of collector/prometheus/prometheus.yml
+JOB_EXPORTER = "otel-collector-exporter"
+JOB_COLLECTOR = "otel-collector"
+JOB_JAEGER = "jaeger"
+JOB_PROMETHEUS = "prometheus"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What to run and how; the defaults suit a fast test (1 s scrape and rule evaluation)."""
+
+    collector_config: Path = OTELCOL_CONFIG
+    collector_env: Mapping[str, str] = field(default_factory=dict)  # e.g. OTELCOL_DEBUG_VERBOSITY
+    with_jaeger: bool = True
+    with_prometheus: bool = True
+    with_alertmanager: bool = True
+    rule_files: Sequence[str | Path] | None = None  # None: the canonical rules/*.yml
+    scrape_interval: str = "1s"
+    evaluation_interval: str = "1s"
+    alert_webhook_url: str | None = None  # None: the canonical receiver URL (nobody listens)
+    alertmanager_group_wait: str | None = "1s"  # None: as in alertmanager.yml
+    ready_timeout: float = 60.0
+
+
+# --- components -------------------------------------------------------------------------------
+
+
+class Collector(ManagedProcess):
+    """The lean collector (`otelcol`) with one of the bundled configs."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: Path,
+        jaeger_otlp_grpc: str,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        (
+            self.otlp_grpc_port,
+            self.otlp_http_port,
+            self.health_port,
+            self.exporter_port,
+            self.metrics_port,
+        ) = free_ports(5)
+        self.config = config
+        env = {
+            "OTELCOL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.otlp_grpc_port}",
+            "OTELCOL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.otlp_http_port}",
+            "OTELCOL_HEALTH_ENDPOINT": f"127.0.0.1:{self.health_port}",
+            "OTELCOL_PROMETHEUS_ENDPOINT": f"127.0.0.1:{self.exporter_port}",
+            "OTELCOL_METRICS_HOST": "127.0.0.1",
+            "OTELCOL_METRICS_PORT": str(self.metrics_port),
+            "OTELCOL_JAEGER_ENDPOINT": jaeger_otlp_grpc,
+            **(extra_env or {}),
+        }
+        super().__init__(
+            name="otelcol",
+            argv=[str(require_binary("otelcol")), f"--config={config}"],
+            log_path=workdir / "otelcol.log",
+            ready_url=f"http://127.0.0.1:{self.health_port}/",
+            env=env,
+        )
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.otlp_grpc_port}"
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.otlp_http_port}"
+
+    @property
+    def exporter_target(self) -> str:
+        return f"127.0.0.1:{self.exporter_port}"
+
+    @property
+    def metrics_target(self) -> str:
+        return f"127.0.0.1:{self.metrics_port}"
+
+
+class Jaeger(ManagedProcess):
+    """Jaeger v2 with in-memory storage; the query API is what tests read."""
+
+    def __init__(self, workdir: Path, config: Path = JAEGER_CONFIG) -> None:
+        (
+            self.otlp_grpc_port,
+            self.otlp_http_port,
+            self.query_port,
+            self.query_grpc_port,
+            self.health_port,
+            self.metrics_port,
+        ) = free_ports(6)
+        env = {
+            "JAEGER_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.otlp_grpc_port}",
+            "JAEGER_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.otlp_http_port}",
+            "JAEGER_QUERY_HTTP_ENDPOINT": f"127.0.0.1:{self.query_port}",
+            "JAEGER_QUERY_GRPC_ENDPOINT": f"127.0.0.1:{self.query_grpc_port}",
+            "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{self.health_port}",
+            "JAEGER_METRICS_HOST": "127.0.0.1",
+            "JAEGER_METRICS_PORT": str(self.metrics_port),
+        }
+        super().__init__(
+            name="jaeger",
+            argv=[str(require_binary("jaeger")), f"--config={config}"],
+            log_path=workdir / "jaeger.log",
+            ready_url=f"http://127.0.0.1:{self.query_port}/api/services",
+            env=env,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.query_port}"
+
+    @property
+    def otlp_grpc_target(self) -> str:
+        return f"127.0.0.1:{self.otlp_grpc_port}"
+
+    @property
+    def metrics_target(self) -> str:
+        return f"127.0.0.1:{self.metrics_port}"
+
+    def services(self) -> list[str]:
+        return list(http_json(f"{self.url}/api/services").get("data") or [])
+
+    def trace(self, trace_id: str) -> dict[str, Any] | None:
+        """A trace in Jaeger's JSON (/api/traces/{id}: spans, references, logs=events), or None."""
+        try:
+            data = http_json(f"{self.url}/api/traces/{trace_id}").get("data") or []
+        except StackError:
+            return None
+        return data[0] if data else None
+
+    def trace_otlp(self, trace_id: str) -> dict[str, Any] | None:
+        """A trace as OTLP JSON (/api/v3/traces/{id}: resourceSpans), or None."""
+        try:
+            result = http_json(f"{self.url}/api/v3/traces/{trace_id}").get("result")
+        except StackError:
+            return None
+        return result if result and result.get("resourceSpans") else None
+
+    def find_traces(
+        self, service: str, operation: str | None = None, limit: int = 100, lookback: str = "1h"
+    ) -> list[dict[str, Any]]:
+        """Traces of `service` (/api/traces?service=...)."""
+        query = {"service": service, "limit": str(limit), "lookback": lookback}
+        if operation:
+            query["operation"] = operation
+        url = f"{self.url}/api/traces?{urllib.parse.urlencode(query)}"
+        return list(http_json(url).get("data") or [])
+
+    def wait_for_trace(
+        self, trace_id: str, timeout: float = 30.0, min_spans: int = 1
+    ) -> dict[str, Any]:
+        """Poll until the trace has at least `min_spans` spans; returns it (Jaeger JSON)."""
+
+        def probe() -> dict[str, Any] | None:
+            found = self.trace(trace_id)
+            return found if found and len(found.get("spans", [])) >= min_spans else None
+
+        return wait_until(probe, timeout=timeout, what=f"trace {trace_id} in Jaeger")
+
+
+class Prometheus(ManagedProcess):
+    """Prometheus with a per-run copy of prometheus.yml and exemplar storage on."""
+
+    def __init__(self, workdir: Path, config: Path) -> None:
+        self.port = free_ports(1)[0]
+        self.config = config
+        super().__init__(
+            name="prometheus",
+            argv=[
+                str(require_binary("prometheus")),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--enable-feature=exemplar-storage",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1d",
+            ],
+            log_path=workdir / "prometheus.log",
+            ready_url=f"http://127.0.0.1:{self.port}/-/ready",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def api(self, path: str, **params: str) -> Any:
+        """GET /api/v1/<path>; returns `data`, raises StackError unless status is success."""
+        url = f"{self.url}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        body = http_json(url)
+        if body.get("status") != "success":
+            raise StackError(f"{url}: {body}")
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Instant query: the result vector (list of {metric, value})."""
+        return list(self.api("query", query=promql)["result"])
+
+    def query_exemplars(self, promql: str, window_s: float = 3600) -> list[dict[str, Any]]:
+        now = time.time()
+        return list(
+            self.api("query_exemplars", query=promql, start=str(now - window_s), end=str(now))
+        )
+
+    def wait_for(self, promql: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Poll an instant query until it returns a non-empty result."""
+        return wait_until(
+            lambda: self.query(promql) or None,
+            timeout=timeout,
+            what=f"Prometheus data for {promql!r}",
+        )
+
+    def targets_up(self) -> dict[str, bool]:
+        active = self.api("targets")["activeTargets"]
+        return {t["labels"]["job"]: t["health"] == "up" for t in active}
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(self.api("alerts")["alerts"])
+
+
+class Alertmanager(ManagedProcess):
+    """Alertmanager with a per-run copy of alertmanager.yml; clustering off."""
+
+    def __init__(self, workdir: Path, config: Path) -> None:
+        self.port = free_ports(1)[0]
+        self.config = config
+        super().__init__(
+            name="alertmanager",
+            argv=[
+                str(require_binary("alertmanager")),
+                f"--config.file={config}",
+                f"--storage.path={workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",  # no gossip port on 0.0.0.0:9094
+            ],
+            log_path=workdir / "alertmanager.log",
+            ready_url=f"http://127.0.0.1:{self.port}/-/ready",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(http_json(f"{self.url}/api/v2/alerts"))
+
+
+# --- configs ----------------------------------------------------------------------------------
+
+
+def render_prometheus_config(
+    out: Path,
+    *,
+    targets: Mapping[str, str],
+    alertmanager: str | None,
+    rule_files: Sequence[str | Path] | None = None,
+    scrape_interval: str | None = None,
+    evaluation_interval: str | None = None,
+) -> Path:
+    """Copy prometheus.yml with each job's target from `targets` (jobs not in it are dropped),
+    absolute rule file paths, and optionally shorter intervals."""
+    cfg = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    base = PROMETHEUS_CONFIG.parent
+    files = rule_files if rule_files is not None else cfg.get("rule_files", [])
+    cfg["rule_files"] = [str(p if Path(p).is_absolute() else base / p) for p in files]
+    if scrape_interval:
+        cfg["global"]["scrape_interval"] = scrape_interval
+    if evaluation_interval:
+        cfg["global"]["evaluation_interval"] = evaluation_interval
+    jobs = []
+    for job in cfg.get("scrape_configs", []):
+        if job["job_name"] in targets:
+            job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
+            if scrape_interval:
+                job["scrape_interval"] = scrape_interval
+            jobs.append(job)
+    cfg["scrape_configs"] = jobs
+    if alertmanager:
+        cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    else:
+        cfg.pop("alerting", None)
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+def render_alertmanager_config(
+    out: Path, *, webhook_url: str | None, group_wait: str | None = None
+) -> Path:
+    """Copy alertmanager.yml with every webhook pointed at `webhook_url` and short waits."""
+    cfg = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    if webhook_url:
+        for receiver in cfg.get("receivers", []):
+            for hook in receiver.get("webhook_configs", []):
+                hook["url"] = webhook_url
+    if group_wait:
+        cfg["route"]["group_interval"] = group_wait
+        for route in [cfg["route"], *cfg["route"].get("routes", [])]:
+            route["group_wait"] = group_wait
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+class Stack:
+    """Jaeger, collector, Alertmanager and Prometheus, started in that order, stopped in reverse."""
+
+    def __init__(self, options: StackOptions, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.jaeger: Jaeger | None = Jaeger(workdir) if options.with_jaeger else None
+        jaeger_target = (
+            self.jaeger.otlp_grpc_target if self.jaeger else f"127.0.0.1:{free_ports(1)[0]}"
+        )
+        self.collector = Collector(
+            workdir, options.collector_config, jaeger_target, options.collector_env
+        )
+        self.alertmanager: Alertmanager | None = None
+        if options.with_alertmanager:
+            self.alertmanager = Alertmanager(
+                workdir,
+                render_alertmanager_config(
+                    workdir / "alertmanager.yml",
+                    webhook_url=options.alert_webhook_url,
+                    group_wait=options.alertmanager_group_wait,
+                ),
+            )
+        self.prometheus: Prometheus | None = None
+        if options.with_prometheus:
+            prom_port_holder = Prometheus(workdir, workdir / "prometheus.yml")
+            targets = {
+                JOB_EXPORTER: self.collector.exporter_target,
+                JOB_COLLECTOR: self.collector.metrics_target,
+                JOB_PROMETHEUS: prom_port_holder.target,
+            }
+            if self.jaeger:
+                targets[JOB_JAEGER] = self.jaeger.metrics_target
+            render_prometheus_config(
+                prom_port_holder.config,
+                targets=targets,
+                alertmanager=self.alertmanager.target if self.alertmanager else None,
+                rule_files=options.rule_files,
+                scrape_interval=options.scrape_interval,
+                evaluation_interval=options.evaluation_interval,
+            )
+            self.prometheus = prom_port_holder
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        """In start order."""
+        procs: list[ManagedProcess | None] = [
+            self.jaeger,
+            self.collector,
+            self.alertmanager,
+            self.prometheus,
+        ]
+        return [p for p in procs if p is not None]
+
+    def start(self) -> Stack:
+        try:
+            for proc in self.processes:
+                proc.start()
+            for proc in self.processes:
+                proc.wait_ready(self.options.ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for proc in reversed(self.processes):
+            with contextlib.suppress(Exception):
+                proc.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def otel_env(
+        self, service_name: str = "pixel-llm", *, protocol: str = "grpc"
+    ) -> dict[str, str]:
+        """OTEL_* variables that point an OpenTelemetry SDK at this stack's collector, with short
+        export intervals (1 s metrics, 200 ms span batches)."""
+        endpoint = (
+            self.collector.otlp_grpc_endpoint
+            if protocol == "grpc"
+            else self.collector.otlp_http_endpoint
+        )
+        return {
+            "OTEL_SERVICE_NAME": service_name,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http/protobuf",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_LOGS_EXPORTER": "otlp",
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+        }
+
+    def describe(self, lines: int = 40) -> str:
+        """Every process's state and log tail (for failure reports)."""
+        return "\n".join(p.describe(lines) for p in self.processes)
+
+
+# --- an Alertmanager webhook receiver ---------------------------------------------------------
+
+
+class WebhookReceiver:
+    """A tiny HTTP server that records Alertmanager webhook notifications (JSON bodies)."""
+
+    def __init__(self) -> None:
+        self.port = free_ports(1)[0]
+        self.notifications: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with receiver._lock, contextlib.suppress(ValueError):
+                    receiver.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="alert-webhook"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def alerts(self, status: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every alert of every notification so far (optionally only `firing` / `resolved`)."""
+        with self._lock:
+            notes = list(self.notifications)
+        for note in notes:
+            for alert in note.get("alerts", []):
+                if status is None or alert.get("status") == status:
+                    yield alert
+
+    def wait_for_alert(self, alertname: str, timeout: float = 60.0) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            return next(
+                (
+                    a
+                    for a in self.alerts("firing")
+                    if a.get("labels", {}).get("alertname") == alertname
+                ),
+                None,
+            )
+
+        return wait_until(
+            probe, timeout=timeout, interval=0.5, what=f"alert {alertname} at the webhook"
+        )
