@@ -115,6 +115,20 @@ def recorded_names(rules: Mapping[str, Any]) -> set[str]:
     return {rule["record"] for _, rule in iter_rules(rules) if "record" in rule}
 
 
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects (label matchers, grouping lists and strings removed)."""
+    expr = re.sub(r"\{[^}]*\}", " ", expr)
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r'"[^"]*"', " ", expr)
+    names = set()
+    for match in re.finditer(r"(?<![\w:.])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()", expr):
+        word = match.group(1)
+        if word in {"and", "or", "unless", "bool", "offset", "le", "inf", "nan"}:
+            continue
+        names.add(word)
+    return names
+
+
 # --- the end-to-end variant -----------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from _rules import (
     github_anchor,
     iter_rules,
     load_rules,
+    metric_names,
     recorded_names,
     render_e2e_rules,
     runbook_anchors,
@@ -176,20 +177,6 @@ def test_slo_objective_is_one_number() -> None:
         assert not re.search(r"0\.0?1\b|0\.99", rules[name])
 
 
-def _metric_names_in(expr: str) -> set[str]:
-    """Metric names an expression selects (label matchers, grouping lists and strings removed)."""
-    expr = re.sub(r"\{[^}]*\}", " ", expr)
-    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
-    expr = re.sub(r'"[^"]*"', " ", expr)
-    names = set()
-    for match in re.finditer(r"(?<![\w:.])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()", expr):
-        word = match.group(1)
-        if word in {"and", "or", "unless", "bool", "offset", "le", "inf", "nan"}:
-            continue
-        names.add(word)
-    return names
-
-
 @pytest.mark.parametrize(
     ("group", "rule"),
     list(iter_rules(PRODUCTION)),
@@ -198,7 +185,7 @@ def _metric_names_in(expr: str) -> set[str]:
 def test_rules_read_only_contract_recorded_or_known_metrics(group: str, rule: dict) -> None:
     """Every metric a rule reads is in the telemetry contract, recorded here, or `up`."""
     known = contract_metric_names() | recorded_names(PRODUCTION) | EXTRA_METRICS
-    unknown = _metric_names_in(rule["expr"]) - known
+    unknown = metric_names(rule["expr"]) - known
     assert not unknown, f"{group}: unknown metrics {sorted(unknown)}"
 
 
@@ -208,7 +195,7 @@ def test_metric_name_extraction_sees_selectors_not_labels() -> None:
         'sum by (job, le) (rate(gen_ai_client_operation_duration_seconds_bucket{job="x"}[5m]))'
         " / on () group_left () pixel_llm:slo_error_budget:ratio and up == 0"
     )
-    assert _metric_names_in(expr) == {
+    assert metric_names(expr) == {
         "gen_ai_client_operation_duration_seconds_bucket",
         "pixel_llm:slo_error_budget:ratio",
         "up",
