@@ -25,6 +25,7 @@ __all__ = [
     "cache_entries",
     "chat",
     "close_client",
+    "close_encoder",
     "encode_and_summarize",
     "encoder_device",
     "health",
@@ -82,14 +83,20 @@ def build_encoder(config: HybridConfig) -> Any:
     return build(config.encoder_type, config.encoder_config, device=config.device)
 
 
+def close_encoder(encoder: Any) -> None:
+    close = getattr(encoder, "close", None)
+    if callable(close):
+        close()
+
+
 def encoder_device(encoder: Any) -> str:
     return str(getattr(encoder, "device", "cpu"))
 
 
 async def encode_and_summarize(encoder: Any, batch: torch.Tensor) -> list[str]:
     """One encoder pass off the event loop; one text summary per image."""
-    features = await encoder.encode_async(batch)
-    return [str(s) for s in encoder.summarize(features)]
+    output = await encoder.encode_async(batch)
+    return [str(s) for s in encoder.summarize(output)]
 
 
 async def png_data_urls(batch: torch.Tensor) -> tuple[str, ...]:

@@ -78,6 +78,7 @@ class PipelineCore:
         self.config = config
         self.log = logger if logger is not None else _default_logger()
         errors = config.error_config
+        self._owns_encoder = encoder is None
         self.encoder = encoder if encoder is not None else _adapters.build_encoder(config)
         self.breaker = CircuitBreaker(config.breaker_name, errors.circuit_breaker, clock=clock)
         self.retry = RetryPolicy(
@@ -110,6 +111,11 @@ class PipelineCore:
         state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             await _adapters.close_client(state.client)
+
+    def close_encoder(self) -> None:
+        """Stop the encoder's worker thread if this pipeline built the encoder."""
+        if self._owns_encoder:
+            _adapters.close_encoder(self.encoder)
 
     # --- encoding -----------------------------------------------------------------------
     async def encode(self, batch: torch.Tensor, *, per_image: bool) -> list[Encoded]:

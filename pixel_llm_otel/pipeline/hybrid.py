@@ -317,6 +317,7 @@ class HybridPixelLLM:
         if self._runner.is_running:
             await asyncio.wrap_future(self._runner.submit(self._core.aclose()))
             await asyncio.to_thread(self._runner.stop)
+        await asyncio.to_thread(self._core.close_encoder)
 
     def close(self) -> None:
         """Sync :meth:`aclose` (from inside a running loop, prefer ``await aclose()``)."""
@@ -326,6 +327,7 @@ class HybridPixelLLM:
         if self._runner.is_running:
             self._runner.run(self._core.aclose(), timeout=10.0)
             self._runner.stop()
+        self._core.close_encoder()
 
     def __enter__(self) -> HybridPixelLLM:
         return self
