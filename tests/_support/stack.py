@@ -16,26 +16,18 @@ Independent of pixel_llm_otel and of pytest (fixtures: tests/_support/stack_fixt
 from __future__ import annotations
 
 import contextlib
-import json
-import threading
-import time
-import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from .clients import AlertmanagerAPI, JaegerAPI, PrometheusAPI
 from .procs import (
     REPO,
     ManagedProcess,
-    StackError,
     free_ports,
-    http_json,
     require_binary,
-    wait_until,
 )
 
 COLLECTOR_DIR = REPO / "collector"
@@ -126,7 +118,7 @@ class Collector(ManagedProcess):
         return f"127.0.0.1:{self.metrics_port}"
 
 
-class Jaeger(ManagedProcess):
+class Jaeger(ManagedProcess, JaegerAPI):
     """Jaeger v2 with in-memory storage; the query API is what tests read."""
 
     def __init__(self, workdir: Path, config: Path = JAEGER_CONFIG) -> None:
@@ -167,48 +159,8 @@ class Jaeger(ManagedProcess):
     def metrics_target(self) -> str:
         return f"127.0.0.1:{self.metrics_port}"
 
-    def services(self) -> list[str]:
-        return list(http_json(f"{self.url}/api/services").get("data") or [])
 
-    def trace(self, trace_id: str) -> dict[str, Any] | None:
-        """A trace in Jaeger's JSON (/api/traces/{id}: spans, references, logs=events), or None."""
-        try:
-            data = http_json(f"{self.url}/api/traces/{trace_id}").get("data") or []
-        except StackError:
-            return None
-        return data[0] if data else None
-
-    def trace_otlp(self, trace_id: str) -> dict[str, Any] | None:
-        """A trace as OTLP JSON (/api/v3/traces/{id}: resourceSpans), or None."""
-        try:
-            result = http_json(f"{self.url}/api/v3/traces/{trace_id}").get("result")
-        except StackError:
-            return None
-        return result if result and result.get("resourceSpans") else None
-
-    def find_traces(
-        self, service: str, operation: str | None = None, limit: int = 100, lookback: str = "1h"
-    ) -> list[dict[str, Any]]:
-        """Traces of `service` (/api/traces?service=...)."""
-        query = {"service": service, "limit": str(limit), "lookback": lookback}
-        if operation:
-            query["operation"] = operation
-        url = f"{self.url}/api/traces?{urllib.parse.urlencode(query)}"
-        return list(http_json(url).get("data") or [])
-
-    def wait_for_trace(
-        self, trace_id: str, timeout: float = 30.0, min_spans: int = 1
-    ) -> dict[str, Any]:
-        """Poll until the trace has at least `min_spans` spans; returns it (Jaeger JSON)."""
-
-        def probe() -> dict[str, Any] | None:
-            found = self.trace(trace_id)
-            return found if found and len(found.get("spans", [])) >= min_spans else None
-
-        return wait_until(probe, timeout=timeout, what=f"trace {trace_id} in Jaeger")
-
-
-class Prometheus(ManagedProcess):
+class Prometheus(ManagedProcess, PrometheusAPI):
     """Prometheus with a per-run copy of prometheus.yml and exemplar storage on."""
 
     def __init__(self, workdir: Path, config: Path) -> None:
@@ -237,43 +189,8 @@ class Prometheus(ManagedProcess):
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def api(self, path: str, **params: str) -> Any:
-        """GET /api/v1/<path>; returns `data`, raises StackError unless status is success."""
-        url = f"{self.url}/api/v1/{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        body = http_json(url)
-        if body.get("status") != "success":
-            raise StackError(f"{url}: {body}")
-        return body["data"]
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query: the result vector (list of {metric, value})."""
-        return list(self.api("query", query=promql)["result"])
-
-    def query_exemplars(self, promql: str, window_s: float = 3600) -> list[dict[str, Any]]:
-        now = time.time()
-        return list(
-            self.api("query_exemplars", query=promql, start=str(now - window_s), end=str(now))
-        )
-
-    def wait_for(self, promql: str, timeout: float = 30.0) -> list[dict[str, Any]]:
-        """Poll an instant query until it returns a non-empty result."""
-        return wait_until(
-            lambda: self.query(promql) or None,
-            timeout=timeout,
-            what=f"Prometheus data for {promql!r}",
-        )
-
-    def targets_up(self) -> dict[str, bool]:
-        active = self.api("targets")["activeTargets"]
-        return {t["labels"]["job"]: t["health"] == "up" for t in active}
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return list(self.api("alerts")["alerts"])
-
-
-class Alertmanager(ManagedProcess):
+class Alertmanager(ManagedProcess, AlertmanagerAPI):
     """Alertmanager with a per-run copy of alertmanager.yml; clustering off."""
 
     def __init__(self, workdir: Path, config: Path) -> None:
@@ -299,9 +216,6 @@ class Alertmanager(ManagedProcess):
     @property
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    def alerts(self) -> list[dict[str, Any]]:
-        return list(http_json(f"{self.url}/api/v2/alerts"))
 
 
 # --- configs ----------------------------------------------------------------------------------
@@ -465,69 +379,3 @@ class Stack:
     def describe(self, lines: int = 40) -> str:
         """Every process's state and log tail (for failure reports)."""
         return "\n".join(p.describe(lines) for p in self.processes)
-
-
-# --- an Alertmanager webhook receiver ---------------------------------------------------------
-
-
-class WebhookReceiver:
-    """A tiny HTTP server that records Alertmanager webhook notifications (JSON bodies)."""
-
-    def __init__(self) -> None:
-        self.port = free_ports(1)[0]
-        self.notifications: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                with receiver._lock, contextlib.suppress(ValueError):
-                    receiver.notifications.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True, name="alert-webhook"
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/alerts"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def alerts(self, status: str | None = None) -> Iterator[dict[str, Any]]:
-        """Every alert of every notification so far (optionally only `firing` / `resolved`)."""
-        with self._lock:
-            notes = list(self.notifications)
-        for note in notes:
-            for alert in note.get("alerts", []):
-                if status is None or alert.get("status") == status:
-                    yield alert
-
-    def wait_for_alert(self, alertname: str, timeout: float = 60.0) -> dict[str, Any]:
-        def probe() -> dict[str, Any] | None:
-            return next(
-                (
-                    a
-                    for a in self.alerts("firing")
-                    if a.get("labels", {}).get("alertname") == alertname
-                ),
-                None,
-            )
-
-        return wait_until(
-            probe, timeout=timeout, interval=0.5, what=f"alert {alertname} at the webhook"
-        )

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from .clients import WebhookReceiver
 from .procs import BinaryMissing, find_binary, require_binary
-from .stack import Stack, StackOptions, WebhookReceiver
+from .stack import Stack, StackOptions
 
 __all__ = [
     "alert_webhook",
