@@ -306,10 +306,12 @@ def test_compose_mounts_match_provisioning() -> None:
 
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=_name)
 def test_every_panel_is_documented(path: Path) -> None:
-    """docs/dashboards.md names every panel of the dashboard, under the dashboard's uid."""
+    """docs/dashboards.md names every panel and shows its current queries, under the uid."""
     doc = DASHBOARDS_DOC.read_text(encoding="utf-8")
     board = load_dashboard(path)
     assert f"`{board['uid']}`" in doc
     for panel in iter_panels(board):
         if panel["type"] != "row":
             assert panel["title"] in doc, f"{panel['title']} is not in docs/dashboards.md"
+    for query in iter_panel_queries(board):
+        assert query.expr in doc, f"{query.name}: query differs from docs/dashboards.md"
