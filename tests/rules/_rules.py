@@ -211,7 +211,7 @@ E2E_HEADER = """\
 def render_e2e_rules(production: Mapping[str, Any] | None = None) -> str:
     """The text of the generated e2e rules file."""
     variant = e2e_rules(production if production is not None else load_rules())
-    body = yaml.dump(variant, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
+    body: str = yaml.dump(variant, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return E2E_HEADER + "\n" + body
 
 
