@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CacheKey", "cache_key", "image_digest"]
+__all__ = ["CacheKey", "cache_key", "image_digest", "image_digests"]
 
 
 class CacheKey(NamedTuple):
@@ -38,6 +38,16 @@ def image_digest(image: torch.Tensor) -> str:
     if size:
         digest.update(ctypes.string_at(tensor.data_ptr(), size))
     return digest.hexdigest()
+
+
+def image_digests(batch: torch.Tensor, per_image: bool) -> list[str]:
+    """One digest per image of a BCHW batch, or one of the whole batch.
+
+    hashlib releases the GIL on large buffers: run this on a worker thread.
+    """
+    if per_image:
+        return [image_digest(batch[i : i + 1]) for i in range(int(batch.shape[0]))]
+    return [image_digest(batch)]
 
 
 def cache_key(model: str, prompt: str, image: torch.Tensor) -> CacheKey:

@@ -33,7 +33,7 @@ from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
 from ..resilience.retry import RetryPolicy
 from . import _adapters
-from ._cache_key import CacheKey, cache_key
+from ._cache_key import CacheKey, image_digest, image_digests
 from ._prompt import CallOptions, build_messages
 from .result import GenerateResult, Usage
 
@@ -48,9 +48,14 @@ __all__ = ["Encoded", "PipelineCore"]
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """The encoder's output for one caption: the feature summary and optional image URLs."""
+    """Everything one caption needs from its image(s), computed once, off the event loop.
+
+    ``summary``: the encoder's feature summary for the prompt; ``digest``: the image content
+    hash of the fallback-cache key; ``image_urls``: PNG data URLs when ``send_image`` is on.
+    """
 
     summary: str
+    digest: str
     image_urls: tuple[str, ...] = ()
 
 
@@ -133,7 +138,10 @@ class PipelineCore:
             batch_size=int(batch.shape[0]),
         ) as scope:
             try:
-                summaries = await _adapters.encode_and_summarize(self.encoder, batch)
+                summaries, digests = await asyncio.gather(
+                    _adapters.encode_and_summarize(self.encoder, batch),
+                    asyncio.to_thread(image_digests, batch, per_image),
+                )
                 urls = (
                     await _adapters.png_data_urls(batch) if self.config.send_image else ()
                 )
@@ -147,14 +155,15 @@ class PipelineCore:
                 raise error from exc
         if per_image:
             return [
-                Encoded(summary, (urls[i],) if urls else ()) for i, summary in enumerate(summaries)
+                Encoded(summary, digests[i], (urls[i],) if urls else ())
+                for i, summary in enumerate(summaries)
             ]
-        return [Encoded(" | ".join(summaries), tuple(urls))]
+        return [Encoded(" | ".join(summaries), digests[0], tuple(urls))]
 
     # --- one caption --------------------------------------------------------------------
     async def caption(
         self,
-        images: torch.Tensor,
+        images: torch.Tensor | None,
         options: CallOptions,
         *,
         encoded: Encoded | BaseException | None = None,
@@ -162,34 +171,42 @@ class PipelineCore:
     ) -> GenerateResult:
         """One caption of ``images`` (BCHW, already validated) under a generate scope.
 
-        ``encoded`` skips the encoder (batch items, benchmarks); an exception there is the
+        ``encoded`` skips the encoder (batch items, pre-encoded calls, where ``images`` may be
+        ``None``); an exception there is the
         shared encoder pass's failure, which goes straight to the fallback chain. Never raises
         for an outage: failures end in the fallback chain, and with ``raise_on_failure`` the
         typed error is raised when no fallback served. Callers validate the input first.
         """
         started = time.perf_counter()
         observer = hooks.get_observer()
-        size = int(images.shape[0]) if batch_size is None else batch_size
+        if batch_size is not None:
+            size = batch_size
+        else:
+            size = int(images.shape[0]) if images is not None else 1
         with observer.generate(
             model=self.config.lm_studio_model, batch_size=size, provider=self.config.provider_name
         ) as scope:
             tries = _Attempts()
+            ready = encoded if isinstance(encoded, Encoded) else None
             try:
                 if isinstance(encoded, BaseException):
                     raise encoded
-                if encoded is None:
-                    encoded = (await self.encode(images, per_image=False))[0]
-                key = cache_key(self.config.lm_studio_model, options.prompt, images)
-                text, usage = await self._chat(options, encoded, tries)
+                if ready is None:
+                    if images is None:
+                        raise ValueError("caption() needs images or their Encoded form")
+                    ready = (await self.encode(images, per_image=False))[0]
+                text, usage = await self._chat(options, ready, tries)
             except asyncio.CancelledError as exc:
                 scope.finish(outcome="error", attempts=tries.count, error=exc)
                 raise
             except Exception as exc:
-                result = await self._fall_back(images, options, exc, tries.count, started, scope)
+                digest = ready.digest if ready is not None else await _digest_or_none(images)
+                result = await self._fall_back(digest, options, exc, tries.count, started, scope)
                 if result.text is None and options.raise_on_failure:
                     raise exc
                 return result
-            self.fallback.remember(key, text)
+            model = self.config.lm_studio_model
+            self.fallback.remember(CacheKey(model, options.prompt, ready.digest), text)
             scope.finish(outcome="success", attempts=tries.count)
             return GenerateResult(
                 text, "llm", tries.count, usage, None, scope.trace_id, time.perf_counter() - started
@@ -236,18 +253,15 @@ class PipelineCore:
 
     async def _fall_back(
         self,
-        images: torch.Tensor,
+        digest: str | None,
         options: CallOptions,
         error: Exception,
         attempts: int,
         started: float,
         scope: hooks.GenerateScope,
     ) -> GenerateResult:
-        key: CacheKey | None
-        try:
-            key = cache_key(self.config.lm_studio_model, options.prompt, images)
-        except Exception:  # an unhashable image must not hide the original error
-            key = None
+        model = self.config.lm_studio_model
+        key = None if digest is None else CacheKey(model, options.prompt, digest)
         resolved = await self.fallback.resolve_async(
             key, error, model=self.config.lm_studio_model
         )
@@ -284,6 +298,16 @@ class PipelineCore:
             "cache_size": _adapters.cache_entries(self.fallback),
             "error": error,
         }
+
+
+async def _digest_or_none(images: torch.Tensor | None) -> str | None:
+    """The content digest for the fallback key, or ``None`` (a failure must not hide the error)."""
+    if images is None:
+        return None
+    try:
+        return await asyncio.to_thread(image_digest, images)
+    except Exception:
+        return None
 
 
 _shared_logger: StructuredLogger | None = None

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._loop_thread import LoopThread
+from ..errors import ValidationError
 from ._batch import caption_batch, check_batch
 from ._core import Encoded, PipelineCore
 from ._prompt import check_call, check_images
@@ -197,18 +198,26 @@ class HybridPixelLLM:
         ))
 
     async def generate_encoded_async(
-        self, images: torch.Tensor, encoded: Encoded, prompt: str | None = None, **kw: Any
+        self,
+        encoded: Encoded,
+        prompt: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        raise_on_failure: bool = False,
     ) -> GenerateResult:
-        """Like :meth:`generate_result_async` with the encoder output given (benchmarks)."""
+        """Like :meth:`generate_result_async` for an image already passed through
+        :meth:`encode_async` (several prompts for one image; benchmarks of the HTTP path)."""
         self._check_open()
-        options = check_call(
-            self.config, prompt, kw.get("max_tokens"), kw.get("temperature"),
-            kw.get("raise_on_failure", False),
-        )
-        return await self._core.caption(check_images(images), options, encoded=encoded)
+        if not isinstance(encoded, Encoded):
+            raise ValidationError(field="encoded", value=encoded,
+                                  expected="the Encoded returned by encode_async()")
+        options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
+        return await self._core.caption(None, options, encoded=encoded, batch_size=1)
 
     async def encode_async(self, images: torch.Tensor) -> Encoded:
-        """Run the encoder once over ``images`` (reusable with :meth:`generate_encoded_async`)."""
+        """Validate and encode ``images`` once (the feature summary, content digest and, with
+        ``send_image``, PNG data); reuse the result with :meth:`generate_encoded_async`."""
         self._check_open()
         return (await self._core.encode(check_images(images), per_image=False))[0]
 

@@ -148,3 +148,17 @@ def test_constructor_accepts_the_original_positional_arguments(sim_thread, encod
         assert isinstance(llm.generate(image), str)
         sim_thread.script(["503", "503"])
         assert llm.generate(image, "another prompt") is None
+
+
+async def test_encode_once_caption_with_several_prompts(
+    sim: SimulatorServer, make_llm, encoder: FakeEncoder, image
+):
+    """encode_async + generate_encoded_async: one encoder pass, one cache entry per prompt."""
+    llm = make_llm(sim.base_url)
+    encoded = await llm.encode_async(image)
+    first = await llm.generate_encoded_async(encoded, "Describe it.")
+    second = await llm.generate_encoded_async(encoded, "Name the colours.", max_tokens=2)
+    assert encoder.passes == [1]
+    assert (first.source, second.source) == ("llm", "llm")
+    assert len(second.text.split()) == 2
+    assert (await llm.health_async())["cache_size"] == 2
