@@ -37,9 +37,19 @@ MODEL = "sim-model"
 
 def start_simulator() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0", "--scenario",
-         "healthy"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pixel_llm_otel",
+            "simulate",
+            "--port",
+            "0",
+            "--scenario",
+            "healthy",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
@@ -69,15 +79,23 @@ async def bench(
 ) -> list[tuple[int, float, float]]:
     image = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(1))
     llm = HybridPixelLLM(
-        url, MODEL, device="cpu", max_concurrency=max(levels),
+        url,
+        MODEL,
+        device="cpu",
+        max_concurrency=max(levels),
         encoder_config={"embed_dim": 64, "num_heads": 4, "num_layers": 1},
         logger=StructuredLogger("bench", stream=io.StringIO()),
     )
     encoded = await llm.encode_async(image)
-    body = json.dumps({
-        "model": MODEL, "messages": build_messages(DEFAULT_PROMPT, encoded.summary),
-        "max_tokens": 256, "temperature": 0.7, "stream": False,
-    }).encode()
+    body = json.dumps(
+        {
+            "model": MODEL,
+            "messages": build_messages(DEFAULT_PROMPT, encoded.summary),
+            "max_tokens": 256,
+            "temperature": 0.7,
+            "stream": False,
+        }
+    ).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     connector = aiohttp.TCPConnector(limit=max(100, max(levels)))
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -130,8 +148,10 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(10)
-    print(f"generate_async vs plain aiohttp, {total} requests per round, best of {rounds}, "
-          f"simulator in another process, zero latency")
+    print(
+        f"generate_async vs plain aiohttp, {total} requests per round, best of {rounds}, "
+        f"simulator in another process, zero latency"
+    )
     print(f"{'concurrency':>11} {'aiohttp req/s':>14} {'pipeline req/s':>15} {'ratio':>7}")
     worst = 1.0
     for level, plain, pipe in rows:
@@ -140,8 +160,10 @@ def main() -> int:
         print(f"{level:>11} {plain:>14.0f} {pipe:>15.0f} {ratio:>7.2f}")
     print(f"target ratio >= 0.90: {'met' if worst >= 0.9 else 'NOT met'} (worst {worst:.2f})")
     if not args.quick:
-        print(f"encoder (default ViT, CPU, not in the numbers above): "
-              f"{encoder_cost() * 1000:.0f} ms per image, one image per pass")
+        print(
+            f"encoder (default ViT, CPU, not in the numbers above): "
+            f"{encoder_cost() * 1000:.0f} ms per image, one image per pass"
+        )
     return 0
 
 

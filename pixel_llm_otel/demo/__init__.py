@@ -32,23 +32,41 @@ def parse_options(argv: Sequence[str] | None = None) -> DemoOptions:
         prog="pixel-llm-otel demo",
         description="Run the resilience story against the in-process LM Studio simulator.",
     )
-    parser.add_argument("--quick", action="store_true",
-                        help="4 calls per phase, no pacing, short cooldown (tests, CI)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="4 calls per phase, no pacing, short cooldown (tests, CI)",
+    )
     parser.add_argument("--calls", type=int, default=None, help="calls per phase (default 12)")
-    parser.add_argument("--pace", type=float, default=None,
-                        help="seconds between calls (default 0.12)")
-    parser.add_argument("--cooldown", type=float, default=None,
-                        help="circuit breaker cooldown in seconds (default 2)")
+    parser.add_argument(
+        "--pace", type=float, default=None, help="seconds between calls (default 0.12)"
+    )
+    parser.add_argument(
+        "--cooldown",
+        type=float,
+        default=None,
+        help="circuit breaker cooldown in seconds (default 2)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="simulator fault seed")
-    parser.add_argument("--url", default=None,
-                        help="a real OpenAI-compatible server (LM Studio) instead of the simulator")
-    parser.add_argument("--model", default=None, help="model name (default: sim-model / "
-                        "local-model with --url)")
+    parser.add_argument(
+        "--url",
+        default=None,
+        help="a real OpenAI-compatible server (LM Studio) instead of the simulator",
+    )
+    parser.add_argument(
+        "--model", default=None, help="model name (default: sim-model / local-model with --url)"
+    )
     parser.add_argument("--device", default="cpu", help="encoder device (auto, cpu, cuda, mps)")
-    parser.add_argument("--send-image", action="store_true",
-                        help="also send each image as a base64 PNG (vision models)")
-    parser.add_argument("--no-telemetry", action="store_true",
-                        help="do not set up OpenTelemetry (no trace trees, no metrics)")
+    parser.add_argument(
+        "--send-image",
+        action="store_true",
+        help="also send each image as a base64 PNG (vision models)",
+    )
+    parser.add_argument(
+        "--no-telemetry",
+        action="store_true",
+        help="do not set up OpenTelemetry (no trace trees, no metrics)",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
     quick = bool(args.quick)
     calls = args.calls if args.calls is not None else (4 if quick else 12)
@@ -111,10 +129,15 @@ async def _main(options: DemoOptions, console: Console) -> int:
         url = options.url or (sim.base_url if sim is not None else "")
         render.print_intro(console, url, simulated=sim is not None)
         async with HybridPixelLLM(
-            url, options.model, device=options.device, error_config=error_config(options),
-            connect_timeout=1.0, read_timeout=0.5 if sim is not None else 60.0,
+            url,
+            options.model,
+            device=options.device,
+            error_config=error_config(options),
+            connect_timeout=1.0,
+            read_timeout=0.5 if sim is not None else 60.0,
             total_timeout=2.0 if sim is not None else 120.0,
-            send_image=options.send_image, logger=logger,
+            send_image=options.send_image,
+            logger=logger,
         ) as llm:
             if sim is None and not await llm.check_lm_studio_available_async():
                 health = await llm.health_async()
@@ -143,14 +166,14 @@ def _start_telemetry(options: DemoOptions, console: Console) -> DemoTelemetry | 
 
         return DemoTelemetry.start()
     except ImportError as exc:  # the [otel] extra is not installed
-        console.print(f"[yellow]telemetry off[/]: {exc.name} is not installed "
-                      "(pip install 'pixel-llm-otel[otel]')")
+        console.print(
+            f"[yellow]telemetry off[/]: {exc.name} is not installed "
+            "(pip install 'pixel-llm-otel[otel]')"
+        )
         return None
 
 
-def _print_results(
-    console: Console, report: StoryReport, telemetry: DemoTelemetry | None
-) -> None:
+def _print_results(console: Console, report: StoryReport, telemetry: DemoTelemetry | None) -> None:
     from . import render
 
     render.print_report(console, report)
@@ -167,10 +190,15 @@ def _print_results(
         example = phase.example()
         root = telemetry.trace(example.trace_id) if example and example.trace_id else None
         if root is not None:
-            render.print_trace(console, f"{phase.title}: trace {example.trace_id}",  # type: ignore[union-attr]
-                               root)
+            render.print_trace(
+                console,
+                f"{phase.title}: trace {example.trace_id}",  # type: ignore[union-attr]
+                root,
+            )
             shown += 1
     if not shown:
-        console.print("[dim]No spans collected: OpenTelemetry was already set up in this "
-                      "process by someone else.[/]")
+        console.print(
+            "[dim]No spans collected: OpenTelemetry was already set up in this "
+            "process by someone else.[/]"
+        )
     render.print_metrics(console, telemetry.metrics())

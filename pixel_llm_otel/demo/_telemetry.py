@@ -17,14 +17,24 @@ __all__ = ["DemoTelemetry", "MetricLine", "SpanNode"]
 
 #: Span attributes worth a place in the printed tree.
 _SHOWN = (
-    "pixel_llm.outcome", "pixel_llm.attempts", "pixel_llm.fallback.strategy", "error.type",
-    "pixel_llm.batch.size", "pixel_llm.encoder.device", "gen_ai.usage.output_tokens",
-    "http.response.status_code", "http.request.resend_count",
+    "pixel_llm.outcome",
+    "pixel_llm.attempts",
+    "pixel_llm.fallback.strategy",
+    "error.type",
+    "pixel_llm.batch.size",
+    "pixel_llm.encoder.device",
+    "gen_ai.usage.output_tokens",
+    "http.response.status_code",
+    "http.request.resend_count",
 )
 #: Metric attributes left out of the summary (the same on every point in the demo).
 _QUIET = (
-    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
-    "gen_ai.response.model", "server.address", "server.port",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "server.address",
+    "server.port",
 )
 
 
@@ -77,7 +87,9 @@ class DemoTelemetry:
         spans = InMemorySpanExporter()
         reader = InMemoryMetricReader()
         handle = configure(
-            service_name=_service_name(), span_exporter=spans, metric_reader=reader,
+            service_name=_service_name(),
+            span_exporter=spans,
+            metric_reader=reader,
             enable_logs=False,
         )
         return cls(handle, spans, reader)
@@ -90,7 +102,8 @@ class DemoTelemetry:
         if self._spans is None:
             return None
         spans = [
-            s for s in self._spans.get_finished_spans()
+            s
+            for s in self._spans.get_finished_spans()
             if format(s.context.trace_id, "032x") == trace_id
         ]
         if not spans:
@@ -119,8 +132,9 @@ class DemoTelemetry:
                     if not metric.name.startswith(("pixel_llm.", "gen_ai.")):
                         continue
                     for point in metric.data.data_points:
-                        lines.append(MetricLine(metric.name, _attrs(point.attributes),
-                                                _value(point)))
+                        lines.append(
+                            MetricLine(metric.name, _attrs(point.attributes), _value(point))
+                        )
         return sorted(lines, key=lambda m: (m.name, m.attributes))
 
     def shutdown(self) -> None:
@@ -136,11 +150,13 @@ def _node(span: Any) -> SpanNode:
     shown = tuple((k, attrs[k]) for k in _SHOWN if k in attrs)
     events = tuple(
         f"{e.name} " + ", ".join(f"{k}={_short(v)}" for k, v in (e.attributes or {}).items())
-        for e in span.events if e.name != "exception"
+        for e in span.events
+        if e.name != "exception"
     )
     duration = ((span.end_time or span.start_time) - span.start_time) / 1e6
-    return SpanNode(span.name, duration, span.status.status_code.name, shown, events,
-                    span.start_time)
+    return SpanNode(
+        span.name, duration, span.status.status_code.name, shown, events, span.start_time
+    )
 
 
 def _short(value: Any) -> Any:
@@ -152,7 +168,8 @@ def _attrs(attributes: Any) -> str:
     pairs = sorted((attributes or {}).items())
     return ", ".join(
         f"{k.removeprefix('pixel_llm.').replace('circuit_breaker.', 'breaker.')}={v}"
-        for k, v in pairs if k not in _QUIET
+        for k, v in pairs
+        if k not in _QUIET
     )
 
 

@@ -20,8 +20,14 @@ if TYPE_CHECKING:
     from .story import PhaseReport, StoryReport
     from .story import Progress as ProgressFn
 
-__all__ = ["print_intro", "print_logs", "print_metrics", "print_report", "print_trace",
-           "progress_bar"]
+__all__ = [
+    "print_intro",
+    "print_logs",
+    "print_metrics",
+    "print_report",
+    "print_trace",
+    "progress_bar",
+]
 
 _STATE_STYLE = {"closed": "green", "open": "red", "half_open": "yellow"}
 
@@ -73,9 +79,17 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
     """Calls, LLM answers, retries, fallbacks, failures, server requests, breaker, p50/p95."""
     table = Table(title="Per phase", header_style="bold")
     for name, justify in (
-        ("Phase", "left"), ("Calls", "right"), ("LLM", "right"), ("Retries", "right"),
-        ("Fallbacks", "right"), ("Rejected", "right"), ("Failed", "right"),
-        ("Server saw", "right"), ("Breaker", "left"), ("p50", "right"), ("p95", "right"),
+        ("Phase", "left"),
+        ("Calls", "right"),
+        ("LLM", "right"),
+        ("Retries", "right"),
+        ("Fallbacks", "right"),
+        ("Rejected", "right"),
+        ("Failed", "right"),
+        ("Server saw", "right"),
+        ("Breaker", "left"),
+        ("p50", "right"),
+        ("p95", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for p in phases:
@@ -85,9 +99,17 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
         style = _STATE_STYLE.get(p.breaker_end, "")
         breaker = f"[{style}]{p.breaker_end}[/]"
         table.add_row(
-            p.title, str(len(p.calls)), str(p.llm), str(p.retries), str(p.fallbacks),
-            str(p.rejected), str(p.failed), str(p.server_requests), breaker,
-            _ms(p.percentile(0.50)), _ms(p.percentile(0.95)),
+            p.title,
+            str(len(p.calls)),
+            str(p.llm),
+            str(p.retries),
+            str(p.fallbacks),
+            str(p.rejected),
+            str(p.failed),
+            str(p.server_requests),
+            breaker,
+            _ms(p.percentile(0.50)),
+            _ms(p.percentile(0.95)),
         )
     return table
 
@@ -146,5 +168,9 @@ def print_logs(console: Console, text: str, sample: int = 2) -> None:
         return
     console.print(f"[bold]Structured logs[/]: {len(lines)} JSON lines, e.g.:")
     for line in lines[:sample]:
-        console.print(line if len(line) <= 300 else line[:297] + "...", markup=False,
-                      highlight=False, soft_wrap=True)
+        console.print(
+            line if len(line) <= 300 else line[:297] + "...",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -113,6 +113,7 @@ class PhaseReport:
         Transient: a call that succeeded after retries. Outage: the call that opened the
         breaker. Recovery: the probe that closed it. Otherwise the first call.
         """
+
         def interest(c: CallRecord) -> int:
             if self.name == "transient":
                 return 2 * (c.attempts > 1) + (c.source == "llm")
@@ -177,13 +178,22 @@ def demo_images(count: int = 4, size: int = 224) -> list[torch.Tensor]:
 
     g = torch.Generator().manual_seed(3)
     ramp = torch.linspace(0, 1, size)
-    sunset = torch.stack([ramp.flip(0)[:, None].expand(size, size),
-                          (ramp * 0.5)[:, None].expand(size, size),
-                          (ramp * 0.2)[None, :].expand(size, size)])
+    sunset = torch.stack(
+        [
+            ramp.flip(0)[:, None].expand(size, size),
+            (ramp * 0.5)[:, None].expand(size, size),
+            (ramp * 0.2)[None, :].expand(size, size),
+        ]
+    )
     squares = ((torch.arange(size)[:, None] // 28 + torch.arange(size)[None, :] // 28) % 2).float()
     checker = squares.expand(3, size, size)
-    sky = torch.stack([torch.full((size, size), 0.3), torch.full((size, size), 0.6),
-                       ramp[:, None].expand(size, size) * 0.4 + 0.6])
+    sky = torch.stack(
+        [
+            torch.full((size, size), 0.3),
+            torch.full((size, size), 0.6),
+            ramp[:, None].expand(size, size) * 0.4 + 0.6,
+        ]
+    )
     noise = torch.rand(3, size, size, generator=g)
     pictures = [sunset, checker, sky, noise]
     return [pictures[i % len(pictures)].contiguous() for i in range(count)]
@@ -205,8 +215,11 @@ async def run_story(
     phases: list[PhaseReport] = []
 
     async def phase(
-        name: str, title: str, before: Callable[[], Awaitable[None]] | None = None,
-        *, wait_cooldown_after: int | None = None,
+        name: str,
+        title: str,
+        before: Callable[[], Awaitable[None]] | None = None,
+        *,
+        wait_cooldown_after: int | None = None,
     ) -> PhaseReport:
         report = PhaseReport(name, title)
         phases.append(report)
@@ -235,8 +248,11 @@ async def run_story(
     if sim is None:
         for name, title in _FAULT_PHASES:
             phases.append(PhaseReport(name, title, skipped="needs the simulator (--url given)"))
-        return StoryReport(phases, [("every call answered by the LLM", phases[0].llm ==
-                                     len(phases[0].calls))], simulated=False)
+        return StoryReport(
+            phases,
+            [("every call answered by the LLM", phases[0].llm == len(phases[0].calls))],
+            simulated=False,
+        )
 
     async def transient() -> None:
         from ..sim import FaultKind, FaultSpec
@@ -244,8 +260,12 @@ async def run_story(
         await sim.set_scenario(
             FaultSpec(
                 name="transient",
-                rates={FaultKind.HTTP_503: 0.2, FaultKind.HTTP_500: 0.05,
-                       FaultKind.RATE_LIMIT: 0.05, FaultKind.HANG: 0.03},
+                rates={
+                    FaultKind.HTTP_503: 0.2,
+                    FaultKind.HTTP_500: 0.05,
+                    FaultKind.RATE_LIMIT: 0.05,
+                    FaultKind.HANG: 0.03,
+                },
                 retry_after=0.1,
                 hang_seconds=1.0,
             ),
@@ -268,13 +288,10 @@ async def run_story(
     return StoryReport(phases, _checks(phases))
 
 
-_FAULT_PHASES = (("transient", "Transient errors"), ("outage", "Outage"),
-                 ("recovery", "Recovery"))
+_FAULT_PHASES = (("transient", "Transient errors"), ("outage", "Outage"), ("recovery", "Recovery"))
 
 
-def _record(
-    phase: str, result: GenerateResult, before: str, llm: HybridPixelLLM
-) -> CallRecord:
+def _record(phase: str, result: GenerateResult, before: str, llm: HybridPixelLLM) -> CallRecord:
     error = result.error
     return CallRecord(
         phase=phase,
@@ -294,15 +311,23 @@ def _checks(phases: list[PhaseReport]) -> list[tuple[str, bool]]:
     rejected_calls = outage.rejected
     return [
         ("healthy: every call answered by the LLM", healthy.llm == len(healthy.calls)),
-        ("transient: errors were retried and every call got an answer",
-         transient.retries > 0 and transient.failed == 0),
-        ("outage: the breaker opened and answers came from the fallback cache",
-         opened and outage.fallbacks == len(outage.calls) and
-         all(c.source == "cache" for c in outage.calls)),
-        ("outage: the open breaker stopped the traffic (rejected calls never reached the server)",
-         rejected_calls > 0 and outage.server_requests == sum(c.attempts for c in outage.calls)),
-        ("recovery: a half-open probe closed the breaker",
-         any("half_open->closed" in t for t in recovery.transitions)
-         and recovery.breaker_end == "closed"),
+        (
+            "transient: errors were retried and every call got an answer",
+            transient.retries > 0 and transient.failed == 0,
+        ),
+        (
+            "outage: the breaker opened and answers came from the fallback cache",
+            opened
+            and outage.fallbacks == len(outage.calls)
+            and all(c.source == "cache" for c in outage.calls),
+        ),
+        (
+            "outage: the open breaker stopped the traffic (rejected calls never reached it)",
+            rejected_calls > 0 and outage.server_requests == sum(c.attempts for c in outage.calls),
+        ),
+        (
+            "recovery: a half-open probe closed the breaker",
+            any("half_open->closed" in t for t in recovery.transitions)
+            and recovery.breaker_end == "closed",
+        ),
     ]
-

@@ -59,9 +59,7 @@ async def chat(
     temperature: float,
 ) -> ChatCompletion:
     """One HTTP attempt (the client raises typed errors)."""
-    return await client.chat(
-        messages, model=model, max_tokens=max_tokens, temperature=temperature
-    )
+    return await client.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature)
 
 
 def response_info(completion: ChatCompletion) -> ChatResponseInfo:

@@ -36,14 +36,16 @@ def check_batch(images: object) -> torch.Tensor:
         return check_images(images)
     if isinstance(images, (str, bytes)) or not isinstance(images, Sequence) or not images:
         raise ValidationError(
-            field="images", value=images,
+            field="images",
+            value=images,
             expected="a BCHW tensor or a non-empty sequence of CHW tensors",
         )
     items = [check_images(image, name=f"images[{i}]") for i, image in enumerate(images)]
     shapes = {tuple(item.shape[1:]) for item in items}
     if len(shapes) != 1:
         raise ValidationError(
-            field="images", value=sorted(shapes),
+            field="images",
+            value=sorted(shapes),
             expected="images of one shape (resize them first)",
         )
     return torch.cat(items)
@@ -94,8 +96,10 @@ def _finish(scope: hooks.GenerateScope, results: list[GenerateResult]) -> None:
     degraded = [r for r in results if r.source != "llm"]
     if degraded:
         scope.finish(
-            outcome="fallback", attempts=attempts,
-            fallback_strategy=degraded[0].source, error=degraded[0].error,
+            outcome="fallback",
+            attempts=attempts,
+            fallback_strategy=degraded[0].source,
+            error=degraded[0].error,
         )
         return
     scope.finish(outcome="success", attempts=attempts)

@@ -53,4 +53,3 @@ def image_digests(batch: torch.Tensor, per_image: bool) -> list[str]:
 def cache_key(model: str, prompt: str, image: torch.Tensor) -> CacheKey:
     """The key under which a caption of ``image`` for ``prompt`` on ``model`` is cached."""
     return CacheKey(model, prompt, image_digest(image))
-

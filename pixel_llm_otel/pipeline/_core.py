@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["Encoded", "PipelineCore"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """Everything one caption needs from its image(s), computed once, off the event loop.
@@ -142,14 +141,16 @@ class PipelineCore:
                     _adapters.encode_and_summarize(self.encoder, batch),
                     asyncio.to_thread(image_digests, batch, per_image),
                 )
-                urls = (
-                    await _adapters.png_data_urls(batch) if self.config.send_image else ()
-                )
+                urls = await _adapters.png_data_urls(batch) if self.config.send_image else ()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = exc if isinstance(exc, PixelLMError) else EncoderError(
-                    f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc
+                error = (
+                    exc
+                    if isinstance(exc, PixelLMError)
+                    else EncoderError(
+                        f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc
+                    )
                 )
                 scope.fail(error)
                 raise error from exc
@@ -232,8 +233,11 @@ class PipelineCore:
         async def attempt() -> Any:
             tries.count += 1
             return await _adapters.chat(
-                state.client, messages, self.config.lm_studio_model,
-                options.max_tokens, options.temperature,
+                state.client,
+                messages,
+                self.config.lm_studio_model,
+                options.max_tokens,
+                options.temperature,
             )
 
         observer = hooks.get_observer()
@@ -262,9 +266,7 @@ class PipelineCore:
     ) -> GenerateResult:
         model = self.config.lm_studio_model
         key = None if digest is None else CacheKey(model, options.prompt, digest)
-        resolved = await self.fallback.resolve_async(
-            key, error, model=self.config.lm_studio_model
-        )
+        resolved = await self.fallback.resolve_async(key, error, model=self.config.lm_studio_model)
         strategy = resolved.strategy if resolved.served else None
         text = None if resolved.value is None else str(resolved.value)
         served = resolved.served and text is not None
@@ -354,11 +356,17 @@ def _log_failure(
     }
     if strategy is not None:
         log.warning(
-            "generate degraded: %s; served by the %s fallback", error, strategy,
-            error_code=info.code, context=context,
+            "generate degraded: %s; served by the %s fallback",
+            error,
+            strategy,
+            error_code=info.code,
+            context=context,
         )
     else:
         log.error(
-            "generate failed after %d attempt(s): %s", attempts, error,
-            error_code=info.code, context=context,
+            "generate failed after %d attempt(s): %s",
+            attempts,
+            error,
+            error_code=info.code,
+            context=context,
         )

@@ -38,22 +38,30 @@ def check_call(
     raise_on_failure: object,
 ) -> CallOptions:
     """Resolve defaults (``None`` only: 0 and 0.0 are honoured) and validate every argument."""
-    text = DEFAULT_PROMPT if prompt is None else sanitize_input(
-        prompt, name="prompt", max_chars=config.max_prompt_chars
+    text = (
+        DEFAULT_PROMPT
+        if prompt is None
+        else sanitize_input(prompt, name="prompt", max_chars=config.max_prompt_chars)
     )
     tokens = config.max_tokens if max_tokens is None else max_tokens
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
         raise ValidationError(
-            field="max_tokens", value=max_tokens, expected="an int >= 0 or None",
+            field="max_tokens",
+            value=max_tokens,
+            expected="an int >= 0 or None",
             code=ErrorCode.VALIDATION_RANGE,
         )
     temp = config.temperature if temperature is None else temperature
     if (
-        not isinstance(temp, (int, float)) or isinstance(temp, bool)
-        or not math.isfinite(temp) or not 0.0 <= temp <= 2.0
+        not isinstance(temp, (int, float))
+        or isinstance(temp, bool)
+        or not math.isfinite(temp)
+        or not 0.0 <= temp <= 2.0
     ):
         raise ValidationError(
-            field="temperature", value=temperature, expected="a number in [0, 2] or None",
+            field="temperature",
+            value=temperature,
+            expected="a number in [0, 2] or None",
             code=ErrorCode.VALIDATION_RANGE,
         )
     if not isinstance(raise_on_failure, bool):

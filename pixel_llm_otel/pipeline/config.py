@@ -115,39 +115,82 @@ class HybridConfig:
         _check(
             isinstance(self.lm_studio_url, str)
             and self.lm_studio_url.startswith(("http://", "https://")),
-            "lm_studio_url", self.lm_studio_url, "an http:// or https:// URL",
+            "lm_studio_url",
+            self.lm_studio_url,
+            "an http:// or https:// URL",
         )
         _check(
             isinstance(self.lm_studio_model, str) and bool(self.lm_studio_model.strip()),
-            "lm_studio_model", self.lm_studio_model, "a non-empty model name",
+            "lm_studio_model",
+            self.lm_studio_model,
+            "a non-empty model name",
         )
-        _check(_is_device(self.device), "device", self.device,
-               "auto, cpu, cuda, cuda:N or mps")
-        _check(isinstance(self.encoder_type, str) and bool(self.encoder_type),
-               "encoder_type", self.encoder_type, "an encoder name such as 'vit'")
-        _check(_is_int(self.max_tokens) and self.max_tokens >= 0,
-               "max_tokens", self.max_tokens, "an int >= 0")
-        _check(_is_number(self.temperature) and 0.0 <= self.temperature <= 2.0,
-               "temperature", self.temperature, "a number in [0, 2]")
+        _check(_is_device(self.device), "device", self.device, "auto, cpu, cuda, cuda:N or mps")
+        _check(
+            isinstance(self.encoder_type, str) and bool(self.encoder_type),
+            "encoder_type",
+            self.encoder_type,
+            "an encoder name such as 'vit'",
+        )
+        _check(
+            _is_int(self.max_tokens) and self.max_tokens >= 0,
+            "max_tokens",
+            self.max_tokens,
+            "an int >= 0",
+        )
+        _check(
+            _is_number(self.temperature) and 0.0 <= self.temperature <= 2.0,
+            "temperature",
+            self.temperature,
+            "a number in [0, 2]",
+        )
         _check(isinstance(self.use_async, bool), "use_async", self.use_async, "a bool")
-        _check(_is_int(self.cache_size) and self.cache_size >= 0,
-               "cache_size", self.cache_size, "an int >= 0 (0 disables the cache)")
-        _check(isinstance(self.error_config, ErrorConfig), "error_config", self.error_config,
-               "an ErrorConfig (use HybridConfig.build to pass a mapping)")
-        _check(self.api_key is None or isinstance(self.api_key, str),
-               "api_key", "<hidden>", "a str or None")
+        _check(
+            _is_int(self.cache_size) and self.cache_size >= 0,
+            "cache_size",
+            self.cache_size,
+            "an int >= 0 (0 disables the cache)",
+        )
+        _check(
+            isinstance(self.error_config, ErrorConfig),
+            "error_config",
+            self.error_config,
+            "an ErrorConfig (use HybridConfig.build to pass a mapping)",
+        )
+        _check(
+            self.api_key is None or isinstance(self.api_key, str),
+            "api_key",
+            "<hidden>",
+            "a str or None",
+        )
         for name in ("connect_timeout", "read_timeout", "total_timeout"):
             value = getattr(self, name)
             _check(_is_number(value) and value > 0, name, value, "a number of seconds > 0")
-        _check(isinstance(self.provider_name, str) and bool(self.provider_name),
-               "provider_name", self.provider_name, "a non-empty str")
+        _check(
+            isinstance(self.provider_name, str) and bool(self.provider_name),
+            "provider_name",
+            self.provider_name,
+            "a non-empty str",
+        )
         _check(isinstance(self.send_image, bool), "send_image", self.send_image, "a bool")
-        _check(_is_int(self.max_concurrency) and self.max_concurrency >= 1,
-               "max_concurrency", self.max_concurrency, "an int >= 1")
-        _check(_is_int(self.max_prompt_chars) and self.max_prompt_chars >= 1,
-               "max_prompt_chars", self.max_prompt_chars, "an int >= 1")
-        _check(isinstance(self.breaker_name, str) and bool(self.breaker_name),
-               "breaker_name", self.breaker_name, "a non-empty str")
+        _check(
+            _is_int(self.max_concurrency) and self.max_concurrency >= 1,
+            "max_concurrency",
+            self.max_concurrency,
+            "an int >= 1",
+        )
+        _check(
+            _is_int(self.max_prompt_chars) and self.max_prompt_chars >= 1,
+            "max_prompt_chars",
+            self.max_prompt_chars,
+            "an int >= 1",
+        )
+        _check(
+            isinstance(self.breaker_name, str) and bool(self.breaker_name),
+            "breaker_name",
+            self.breaker_name,
+            "a non-empty str",
+        )
 
     @classmethod
     def build(cls, **options: Any) -> HybridConfig:
@@ -157,8 +200,10 @@ class HybridConfig:
         unknown = sorted(set(options) - known)
         if unknown:
             raise ValidationError(
-                field=unknown[0], value=unknown[0],
-                expected=f"one of {', '.join(sorted(known))}", code=_CODE,
+                field=unknown[0],
+                value=unknown[0],
+                expected=f"one of {', '.join(sorted(known))}",
+                code=_CODE,
             )
         return cls(**options)
 

@@ -81,13 +81,25 @@ class HybridPixelLLM:
         logger: StructuredLogger | None = None,
     ) -> None:
         config = HybridConfig.build(
-            lm_studio_url=lm_studio_url, lm_studio_model=lm_studio_model, device=device,
-            encoder_type=encoder_type, encoder_config=encoder_config, max_tokens=max_tokens,
-            temperature=temperature, use_async=use_async, cache_size=cache_size,
-            error_config=error_config, api_key=api_key, connect_timeout=connect_timeout,
-            read_timeout=read_timeout, total_timeout=total_timeout, provider_name=provider_name,
-            send_image=send_image, max_concurrency=max_concurrency,
-            max_prompt_chars=max_prompt_chars, breaker_name=breaker_name,
+            lm_studio_url=lm_studio_url,
+            lm_studio_model=lm_studio_model,
+            device=device,
+            encoder_type=encoder_type,
+            encoder_config=encoder_config,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            use_async=use_async,
+            cache_size=cache_size,
+            error_config=error_config,
+            api_key=api_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            total_timeout=total_timeout,
+            provider_name=provider_name,
+            send_image=send_image,
+            max_concurrency=max_concurrency,
+            max_prompt_chars=max_prompt_chars,
+            breaker_name=breaker_name,
         )
         self._core = PipelineCore(
             config, encoder=encoder, clock=clock, async_sleep=async_sleep, logger=logger
@@ -162,7 +174,10 @@ class HybridPixelLLM:
         """The caption text (``None`` when nothing could be produced); see
         :meth:`generate_result_async`."""
         result = await self.generate_result_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature,
+            images,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
             raise_on_failure=raise_on_failure,
         )
         return result.text
@@ -177,10 +192,15 @@ class HybridPixelLLM:
         raise_on_failure: bool = False,
     ) -> GenerateResult:
         """Sync :meth:`generate_result_async`."""
-        return self._run(self.generate_result_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature,
-            raise_on_failure=raise_on_failure,
-        ))
+        return self._run(
+            self.generate_result_async(
+                images,
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                raise_on_failure=raise_on_failure,
+            )
+        )
 
     def generate(
         self,
@@ -192,10 +212,15 @@ class HybridPixelLLM:
         raise_on_failure: bool = False,
     ) -> str | None:
         """Sync :meth:`generate_async`: the caption, or ``None``."""
-        return self._run(self.generate_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature,
-            raise_on_failure=raise_on_failure,
-        ))
+        return self._run(
+            self.generate_async(
+                images,
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                raise_on_failure=raise_on_failure,
+            )
+        )
 
     async def generate_encoded_async(
         self,
@@ -210,8 +235,9 @@ class HybridPixelLLM:
         :meth:`encode_async` (several prompts for one image; benchmarks of the HTTP path)."""
         self._check_open()
         if not isinstance(encoded, Encoded):
-            raise ValidationError(field="encoded", value=encoded,
-                                  expected="the Encoded returned by encode_async()")
+            raise ValidationError(
+                field="encoded", value=encoded, expected="the Encoded returned by encode_async()"
+            )
         options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
         return await self._core.caption(None, options, encoded=encoded, batch_size=1)
 
@@ -262,9 +288,11 @@ class HybridPixelLLM:
         temperature: float | None = None,
     ) -> list[GenerateResult]:
         """Sync :meth:`generate_batch_results_async`."""
-        return self._run(self.generate_batch_results_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature
-        ))
+        return self._run(
+            self.generate_batch_results_async(
+                images, prompt, max_tokens=max_tokens, temperature=temperature
+            )
+        )
 
     def generate_batch(
         self,
@@ -275,9 +303,11 @@ class HybridPixelLLM:
         temperature: float | None = None,
     ) -> list[str | None]:
         """Sync :meth:`generate_batch_async`."""
-        return self._run(self.generate_batch_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature
-        ))
+        return self._run(
+            self.generate_batch_async(
+                images, prompt, max_tokens=max_tokens, temperature=temperature
+            )
+        )
 
     # --- health and metrics -----------------------------------------------------------------
     async def health_async(self) -> dict[str, Any]:
@@ -342,7 +372,9 @@ class HybridPixelLLM:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -351,7 +383,9 @@ class HybridPixelLLM:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()

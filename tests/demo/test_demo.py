@@ -32,7 +32,11 @@ def test_demo_prints_trace_trees_and_metrics_without_a_collector(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run(
         [sys.executable, "-m", "pixel_llm_otel", "demo", "--quick"],
-        capture_output=True, text=True, timeout=90, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout

@@ -29,19 +29,24 @@ class FakeEncoder:
         return batch.mean(dim=(2, 3))
 
     def summarize(self, features: torch.Tensor) -> list[str]:
-        return [
-            "mean rgb " + ", ".join(f"{v:.2f}" for v in row.tolist()) for row in features
-        ]
+        return ["mean rgb " + ", ".join(f"{v:.2f}" for v in row.tolist()) for row in features]
 
 
 def fast_errors(
-    *, attempts: int = 3, threshold: int | None = 50, cooldown: float = 30.0,
-    deadline: float = 10.0, **fallback: Any,
+    *,
+    attempts: int = 3,
+    threshold: int | None = 50,
+    cooldown: float = 30.0,
+    deadline: float = 10.0,
+    **fallback: Any,
 ) -> dict[str, Any]:
     """An error_config mapping with millisecond backoff (no test waits for real)."""
     return {
         "retry": RetryConfig(
-            max_attempts=attempts, initial_delay=0.001, max_delay=0.005, jitter=False,
+            max_attempts=attempts,
+            initial_delay=0.001,
+            max_delay=0.005,
+            jitter=False,
             deadline=deadline,
         ),
         "circuit_breaker": CircuitBreakerConfig(
@@ -100,18 +105,17 @@ class RecordingObserver:
             raise
 
     def generate(self, *, model: str, batch_size: int, provider: str) -> Any:
-        return self._scope(self.seen.generates, model=model, batch_size=batch_size,
-                           provider=provider)
+        return self._scope(
+            self.seen.generates, model=model, batch_size=batch_size, provider=provider
+        )
 
     def generate_batch(self, *, model: str, batch_size: int, provider: str) -> Any:
-        return self._scope(self.seen.batches, model=model, batch_size=batch_size,
-                           provider=provider)
+        return self._scope(self.seen.batches, model=model, batch_size=batch_size, provider=provider)
 
     def encode(self, *, encoder_type: str, device: str, batch_size: int) -> Any:
-        return self._scope(self.seen.encodes, encoder_type=encoder_type, device=device,
-                           batch_size=batch_size)
+        return self._scope(
+            self.seen.encodes, encoder_type=encoder_type, device=device, batch_size=batch_size
+        )
 
     def chat(self, request: ChatRequestInfo) -> Any:
         return self._scope(self.seen.chats, request=request)
-
-

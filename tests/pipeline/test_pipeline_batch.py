@@ -24,7 +24,10 @@ async def test_batch_with_mixed_failures(
     assert batch["batch_size"] == 4
     assert batch["finish"]["outcome"] == "error"
     assert [g["finish"]["outcome"] for g in observer.seen.generates] == [
-        "success", "error", "success", "success"
+        "success",
+        "error",
+        "success",
+        "success",
     ]
     assert all(g["batch_size"] == 1 for g in observer.seen.generates)
     assert len(observer.seen.encodes) == 1

@@ -137,7 +137,8 @@ async def test_no_fallback_and_no_raise_returns_none(quick_sim, make_llm, image)
 async def test_default_fallback_serves_when_cache_is_empty(quick_sim, make_llm, image):
     """A configured default value answers when the cache has nothing for this key."""
     llm = _pipeline(
-        make_llm, quick_sim.base_url,
+        make_llm,
+        quick_sim.base_url,
         error_config=fast_errors(default_value="(caption unavailable)"),
     )
     quick_sim.script(["503"] * 3)

@@ -49,8 +49,13 @@ async def test_sync_api_works_inside_a_running_loop(sim_thread: SimulatorThread,
     ids=["zero", "three", "default"],
 )
 async def test_max_tokens_is_honoured_including_zero(
-    sim: SimulatorServer, make_llm, observer: RecordingObserver, image,
-    max_tokens, expected_words, finish,
+    sim: SimulatorServer,
+    make_llm,
+    observer: RecordingObserver,
+    image,
+    max_tokens,
+    expected_words,
+    finish,
 ):
     """max_tokens=0 reaches the server as 0 (not the default) and truncates the reply."""
     llm = make_llm(sim.base_url, max_tokens=256)
@@ -137,9 +142,18 @@ async def test_cuda_tensor_keys_like_cpu(make_llm, image):
 def test_constructor_accepts_the_original_positional_arguments(sim_thread, encoder, image):
     """The original API: positional constructor arguments, generate() -> str or None."""
     llm = HybridPixelLLM(
-        sim_thread.base_url, MODEL, "cpu", "vit", None, 64, 0.2, False, 10,
+        sim_thread.base_url,
+        MODEL,
+        "cpu",
+        "vit",
+        None,
+        64,
+        0.2,
+        False,
+        10,
         {"retry": {"max_attempts": 2, "initial_delay": 0.001, "jitter": False}},
-        encoder=encoder, logger=StructuredLogger("t", stream=io.StringIO()),
+        encoder=encoder,
+        logger=StructuredLogger("t", stream=io.StringIO()),
     )
     with llm:
         assert llm.config.max_tokens == 64

@@ -76,8 +76,12 @@ async def test_async_context_manager_closes_everything(sim: SimulatorServer, vit
 
 def test_sync_context_manager_builds_the_encoder_once_and_closes(sim_thread, image):
     """The default encoder is built at construction, reused, and closed by `with`."""
-    with HybridPixelLLM(sim_thread.base_url, "sim-model", device="cpu",
-                        encoder_config={"embed_dim": 64, "num_heads": 4, "num_layers": 1}) as llm:
+    with HybridPixelLLM(
+        sim_thread.base_url,
+        "sim-model",
+        device="cpu",
+        encoder_config={"embed_dim": 64, "num_heads": 4, "num_layers": 1},
+    ) as llm:
         encoder = llm.encoder
         assert llm.generate(image) is not None
         assert llm.generate(image) is not None

@@ -55,8 +55,16 @@ def test_uint8_message_suggests_the_conversion(sim_thread, make_llm):
         ({"temperature": float("nan")}, "temperature"),
         ({"raise_on_failure": "yes"}, "raise_on_failure"),
     ],
-    ids=["oversized", "nul", "not-str", "neg-tokens", "float-tokens", "neg-temp", "nan-temp",
-         "raise-flag"],
+    ids=[
+        "oversized",
+        "nul",
+        "not-str",
+        "neg-tokens",
+        "float-tokens",
+        "neg-temp",
+        "nan-temp",
+        "raise-flag",
+    ],
 )
 async def test_bad_arguments_raise_validation_error(sim, make_llm, image, kwargs, field):
     """Oversized prompts and out-of-range settings raise ValidationError naming the field."""
@@ -87,8 +95,17 @@ def test_oversized_prompt_message_is_clear(sim_thread, make_llm, image):
         ({"error_config": {"retry": {"max_attempts": 0}}}, "error_config.retry"),
         ({"error_config": {"retyr": {}}}, "error_config.retyr"),
     ],
-    ids=["url", "device", "tokens", "temperature", "cache", "concurrency", "timeout",
-         "attempts", "typo"],
+    ids=[
+        "url",
+        "device",
+        "tokens",
+        "temperature",
+        "cache",
+        "concurrency",
+        "timeout",
+        "attempts",
+        "typo",
+    ],
 )
 def test_bad_constructor_options_raise(encoder, options, field):
     """Constructor options are validated once, naming the field."""
@@ -101,8 +118,11 @@ def test_bad_constructor_options_raise(encoder, options, field):
 def test_error_config_accepts_nested_mappings():
     """error_config as plain dicts builds the resilience config classes."""
     config = ErrorConfig.coerce(
-        {"retry": {"max_attempts": 5}, "circuit_breaker": {"cooldown": 2.5},
-         "fallback": {"order": ["default"], "default_value": "n/a"}}
+        {
+            "retry": {"max_attempts": 5},
+            "circuit_breaker": {"cooldown": 2.5},
+            "fallback": {"order": ["default"], "default_value": "n/a"},
+        }
     )
     assert config.retry.max_attempts == 5
     assert config.circuit_breaker.cooldown == 2.5
