@@ -145,13 +145,7 @@ class PipelineCore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = (
-                    exc
-                    if isinstance(exc, PixelLMError)
-                    else EncoderError(
-                        f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc
-                    )
-                )
+                error = _encoder_error(exc)
                 scope.fail(error)
                 raise error from exc
         if per_image:
@@ -160,6 +154,14 @@ class PipelineCore:
                 for i, summary in enumerate(summaries)
             ]
         return [Encoded(" | ".join(summaries), digests[0], tuple(urls))]
+
+    def reject(self, error: BaseException) -> None:
+        """Report a call refused before any work (bad input) as one failed generate unit."""
+        observer = hooks.get_observer()
+        with observer.generate(
+            model=self.config.lm_studio_model, batch_size=1, provider=self.config.provider_name
+        ) as scope:
+            scope.finish(outcome="error", attempts=0, error=error)
 
     # --- one caption --------------------------------------------------------------------
     async def caption(
@@ -300,6 +302,16 @@ class PipelineCore:
             "cache_size": _adapters.cache_entries(self.fallback),
             "error": error,
         }
+
+
+def _encoder_error(exc: Exception) -> PixelLMError:
+    """Translate an encoder failure; torch's out-of-memory and device errors keep their codes."""
+    if isinstance(exc, PixelLMError):
+        return exc
+    error = DEFAULT_CLASSIFIER.to_error(exc)
+    if isinstance(error, EncoderError):
+        return error
+    return EncoderError(f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc)
 
 
 async def _digest_or_none(images: torch.Tensor | None) -> str | None:

@@ -159,8 +159,13 @@ class HybridPixelLLM:
         ``CircuitBreakerOpen``, ``APIError``, ``EncoderError``...) when no fallback served.
         """
         self._check_open()
-        options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
-        return await self._core.caption(check_images(images), options)
+        try:
+            options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
+            batch = check_images(images)
+        except ValidationError as exc:
+            self._core.reject(exc)  # still one generate span and one counted request
+            raise
+        return await self._core.caption(batch, options)
 
     async def generate_async(
         self,

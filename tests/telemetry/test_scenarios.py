@@ -273,11 +273,6 @@ async def test_half_open_probe_closes_the_breaker(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline validates before opening the generate scope: no span, not counted "
-    "(contract: one pixel_llm.generate per call, ERROR when the caller gets an exception)",
-)
 async def test_validation_error(cap: Captured, make_llm: Callable[..., HybridPixelLLM]) -> None:
     """A bad tensor: one generate span, ERROR ValidationError, no encode or chat, counted."""
     with pytest.raises(ValidationError):
