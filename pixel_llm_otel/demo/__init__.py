@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from .story import DemoOptions, StoryReport, error_config, run_story
+from .story import DemoOptions, StoryClock, StoryReport, error_config, run_story
 
 if TYPE_CHECKING:
     from ._telemetry import DemoTelemetry
@@ -35,7 +35,7 @@ def parse_options(argv: Sequence[str] | None = None) -> DemoOptions:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="4 calls per phase, no pacing, short cooldown (tests, CI)",
+        help="4 calls per phase, no pacing (tests, CI)",
     )
     parser.add_argument("--calls", type=int, default=None, help="calls per phase (default 12)")
     parser.add_argument(
@@ -45,7 +45,7 @@ def parse_options(argv: Sequence[str] | None = None) -> DemoOptions:
         "--cooldown",
         type=float,
         default=None,
-        help="circuit breaker cooldown in seconds (default 2)",
+        help="circuit breaker cooldown in seconds (default 30; the story fast-forwards it)",
     )
     parser.add_argument("--seed", type=int, default=7, help="simulator fault seed")
     parser.add_argument(
@@ -75,7 +75,7 @@ def parse_options(argv: Sequence[str] | None = None) -> DemoOptions:
     return DemoOptions(
         calls=calls,
         pace=args.pace if args.pace is not None else (0.0 if quick else 0.12),
-        cooldown=args.cooldown if args.cooldown is not None else (0.3 if quick else 2.0),
+        cooldown=args.cooldown if args.cooldown is not None else 30.0,
         seed=args.seed,
         url=args.url,
         model=args.model or ("local-model" if args.url else "sim-model"),
@@ -128,6 +128,7 @@ async def _main(options: DemoOptions, console: Console) -> int:
             sim = await SimulatorServer(port=0, seed=options.seed).start()
         url = options.url or (sim.base_url if sim is not None else "")
         render.print_intro(console, url, simulated=sim is not None)
+        clock = StoryClock()
         async with HybridPixelLLM(
             url,
             options.model,
@@ -138,6 +139,7 @@ async def _main(options: DemoOptions, console: Console) -> int:
             total_timeout=2.0 if sim is not None else 120.0,
             send_image=options.send_image,
             logger=logger,
+            clock=clock,
         ) as llm:
             if sim is None and not await llm.check_lm_studio_available_async():
                 health = await llm.health_async()
@@ -145,7 +147,7 @@ async def _main(options: DemoOptions, console: Console) -> int:
                 return 2
             phases = 1 if sim is None else 4
             with render.progress_bar(console, phases * options.calls) as progress:
-                report = await run_story(llm, sim, options, progress)
+                report = await run_story(llm, sim, options, progress, clock)
         logger.flush()
         report.logs = logs.getvalue()
         _print_results(console, report, telemetry)
