@@ -11,8 +11,9 @@
 # and a warm machine finishes in seconds. Go's own module and build caches stay at their defaults
 # (~/go/pkg/mod, ~/.cache/go-build). A cold build takes minutes (see docs/stack.md).
 #
-# Usage: scripts/build-stack.sh [--no-apt]
+# Usage: scripts/build-stack.sh [--no-apt | --check]
 #   --no-apt / STACK_NO_APT=1   do not install the Debian packages (report them missing instead)
+#   --check                     build and install nothing: exit 1 if anything is missing or stale
 #   PIXEL_LLM_OTEL_CACHE        cache root (default ~/.cache/pixel-llm-otel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,14 @@ BIN_ROOT=$CACHE_ROOT/bin
 LOG_DIR=$CACHE_ROOT/logs
 LINK_DIR=$repo/.stack/bin
 NO_APT=${STACK_NO_APT:-0}
-[ "${1:-}" = "--no-apt" ] && NO_APT=1
+CHECK=0
+STALE=0
+case "${1:-}" in
+  --no-apt) NO_APT=1 ;;
+  --check) CHECK=1; NO_APT=1 ;;
+  "") ;;
+  *) echo "usage: scripts/build-stack.sh [--no-apt | --check]" >&2; exit 2 ;;
+esac
 
 export GOTOOLCHAIN=local      # build with the machine's Go; never download a toolchain
 
@@ -37,6 +45,10 @@ mkdir -p "$BIN_ROOT" "$LOG_DIR" "$LINK_DIR"
 # One build at a time per machine (make test and a developer's make stack may overlap).
 exec 9>"$CACHE_ROOT/build-stack.lock"
 flock 9
+
+prune() {  # prune PREFIX: keep the three newest cached builds of a component
+  ls -1dt "$BIN_ROOT/$1"-* 2>/dev/null | grep -v '\.tmp$' | tail -n +4 | xargs -r rm -rf
+}
 
 link() {  # link NAME TARGET
   ln -sfn "$2" "$LINK_DIR/$1"
@@ -57,6 +69,8 @@ build_otelcol() {
   dir=$BIN_ROOT/otelcol-$version-$key
   if [ -x "$dir/$name" ] && [ -f "$dir/.complete" ]; then
     say "otelcol $version: cached ($dir)"
+  elif [ "$CHECK" = 1 ]; then
+    say "otelcol $version: NOT BUILT for this manifest ($dir)"; STALE=1; return 0
   else
     start=$(date +%s)
     log=$LOG_DIR/otelcol-$version-$key.log
@@ -80,6 +94,7 @@ build_otelcol() {
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     rm -rf "$work" "$work.manifest.yaml"
     say "otelcol $version: built in $(elapsed "$start") -> $dir"
+    prune otelcol
   fi
   link otelcol "$dir/$name"
 }
@@ -91,22 +106,25 @@ build_jaeger() {
   version=$(sed -n 's/^require github.com\/jaegertracing\/jaeger \(v[^ ]*\).*/\1/p; s/^\tgithub.com\/jaegertracing\/jaeger \(v[^ ]*\).*/\1/p' "$mod/go.mod" | head -1)
   [ -n "$version" ] || die "cannot find the jaeger version in $mod/go.mod"
   need_go
-  key=$( { cat "$mod/go.mod" "$mod/go.sum"; go env GOVERSION; } | sha256sum | cut -c1-12)
+  local ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$version"
+  key=$( { cat "$mod/go.mod" "$mod/go.sum"; go env GOVERSION; echo "$ldflags"; } | sha256sum | cut -c1-12)
   dir=$BIN_ROOT/jaeger-$version-$key
   if [ -x "$dir/jaeger" ] && [ -f "$dir/.complete" ]; then
     say "jaeger $version: cached ($dir)"
+  elif [ "$CHECK" = 1 ]; then
+    say "jaeger $version: NOT BUILT for this go.mod/go.sum ($dir)"; STALE=1; return 0
   else
     start=$(date +%s)
     log=$LOG_DIR/jaeger-$version-$key.log
     say "jaeger $version: building github.com/jaegertracing/jaeger/cmd/jaeger (cold: 10-20 min; log $log)"
     rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
-    (cd "$mod" && go build -trimpath -o "$dir.tmp/jaeger" \
-        -ldflags="-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$version" \
+    (cd "$mod" && go build -trimpath -ldflags="$ldflags" -o "$dir.tmp/jaeger" \
         github.com/jaegertracing/jaeger/cmd/jaeger) >>"$log" 2>&1 \
       || { tail -40 "$log" >&2; die "building Jaeger failed (log: $log)"; }
     touch "$dir.tmp/.complete"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     say "jaeger $version: built in $(elapsed "$start") -> $dir"
+    prune jaeger
   fi
   link jaeger "$dir/jaeger"
 }
@@ -121,6 +139,7 @@ install_prometheus() {
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$NO_APT" = 1 ]; then
       say "missing: ${missing[*]} (apt-get install -y prometheus prometheus-alertmanager)"
+      STALE=1
       return 0
     fi
     local start sudo=""
@@ -131,6 +150,10 @@ install_prometheus() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
       prometheus prometheus-alertmanager >>"$LOG_DIR/apt.log" 2>&1 \
       || { tail -20 "$LOG_DIR/apt.log" >&2; die "apt-get install failed"; }
+    # the packages enable their services; this stack runs the binaries itself
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+      $sudo systemctl disable --now prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+    fi
     say "prometheus, alertmanager: installed in $(elapsed "$start")"
   fi
   local am
@@ -146,4 +169,8 @@ total=$(date +%s)
 install_prometheus
 build_otelcol
 build_jaeger
+if [ "$STALE" = 1 ]; then
+  say "not ready: run scripts/build-stack.sh (make stack-build)"
+  exit 1
+fi
 say "ready in $(elapsed "$total"): $(cd "$LINK_DIR" && ls | tr '\n' ' ')-> $LINK_DIR"
