@@ -1,0 +1,637 @@
+"""Per-call cost of the OpenTelemetry instrumentation of ``generate_async``, in one run.
+
+Variants, each in its own worker process (so each sets up telemetry exactly as a user would,
+with one :func:`~pixel_llm_otel.telemetry.configure` call, and none sees another's providers):
+
+    off     uninstrumented: telemetry never imported, the pipeline runs the no-op observer
+    off2    uninstrumented again: an A/A control that shows the noise floor of this machine
+    sdk     configure(span_exporter=<no-op>, metric_reader=InMemoryMetricReader())
+    otlp    configure(endpoint=<local OTLP/HTTP receiver>): traces, metrics and logs exported
+    down    configure(endpoint=<closed loopback port>): the collector is down
+
+The simulator (``pixel-llm-otel simulate``, scenario ``healthy``: no added latency) runs in its own
+process, and so does the OTLP receiver (the project's collector binary from
+``~/.cache/pixel-llm-otel/bin`` with a debug exporter when it is there, else a small aiohttp
+receiver answering 200 on /v1/traces, /v1/metrics, /v1/logs). Only one worker runs calls at a
+time; the rounds interleave the variants (the order rotates each round) so drift on a shared
+machine hits them alike, and medians over rounds are reported. The encoder is a stand-in that
+returns the same features for the same small image at no cost, so the encode span is still
+there but encoder time is equal (and ~0) in every variant.
+
+Phases: (1) throughput, sequential calls, instrumented/uninstrumented per round; (2) p50/p99
+latency, endpoint down vs up, over the same rounds; (3) memory: a fresh ``down`` worker makes
+10,000 calls, RSS sampled every 1,000, plus the dropped-span count from ``handle.dropped()``.
+
+    python benchmarks/bench_telemetry_overhead.py            # full run (~2 minutes)
+    python benchmarks/bench_telemetry_overhead.py --quick    # a few hundred calls, < 30 s
+    python benchmarks/bench_telemetry_overhead.py --profile sdk   # cProfile of one variant
+
+Targets are reported with pass/fail marks; the exit code never depends on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import gc
+import glob
+import io
+import multiprocessing as mp
+import os
+import pstats
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+MODEL = "sim-model"
+VARIANTS: dict[str, str] = {
+    "off": "uninstrumented",
+    "off2": "uninstrumented (A/A control)",
+    "sdk": "SDK, no-op exporter",
+    "otlp": "OTLP/HTTP to receiver (up)",
+    "down": "OTLP/HTTP to closed port (down)",
+}
+THROUGHPUT_TARGET = 0.95  # instrumented / uninstrumented calls per second, at least
+P99_TARGET = 1.05  # p99 endpoint down / endpoint up, at most
+MEMORY_TARGET_MIB = 10.0  # RSS growth after warm-up, at most (a span is ~1-2 KiB: 40k queued
+#                           spans would be tens of MiB)
+MIB = 1024 * 1024
+
+
+# --- the worker side (one process per variant) -----------------------------------------------
+class _FixedEncoder:
+    """The encoder seam, at no cost: the same features for the same image, every call."""
+
+    device = "cpu"
+
+    async def encode_async(self, batch: Any) -> Any:
+        return batch
+
+    def summarize(self, features: Any) -> list[str]:
+        return ["a 16x16 test pattern"] * int(features.shape[0])
+
+
+def _rss_bytes() -> int:
+    """Resident set size now (Linux ``/proc``), else the peak from ``getrusage``."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _setup_telemetry(variant: str, otlp_url: str | None) -> tuple[Any, Any]:
+    """``(handle, counting exporter)`` for ``variant``; ``(None, None)`` when uninstrumented."""
+    if variant.startswith("off"):
+        return None, None
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from pixel_llm_otel.telemetry import configure
+
+    class CountingExporter(SpanExporter):
+        """A no-op span exporter that only counts what reaches it."""
+
+        def __init__(self) -> None:
+            self.spans = 0
+
+        def export(self, spans: Sequence[Any]) -> SpanExportResult:
+            self.spans += len(spans)
+            return SpanExportResult.SUCCESS
+
+    if variant == "sdk":
+        exporter = CountingExporter()
+        handle = configure(span_exporter=exporter, metric_reader=InMemoryMetricReader())
+        return handle, exporter
+    return configure(endpoint=otlp_url, protocol="http/protobuf"), None
+
+
+@dataclass
+class _Worker:
+    """The state of one worker process: its telemetry, pipeline and event loop."""
+
+    variant: str
+    handle: Any
+    exporter: Any
+    llm: Any
+    image: Any
+    loop: asyncio.AbstractEventLoop
+    failures: int = 0
+    calls: int = 0
+
+    async def calls_async(self, count: int, concurrency: int) -> list[float]:
+        latencies: list[float] = []
+        clock = time.perf_counter
+        llm, image = self.llm, self.image
+
+        async def run(n: int) -> None:
+            for _ in range(n):
+                started = clock()
+                text = await llm.generate_async(image)
+                latencies.append(clock() - started)
+                if text is None:
+                    self.failures += 1
+
+        share, extra = divmod(count, concurrency)
+        await asyncio.gather(*(run(share + (i < extra)) for i in range(concurrency)))
+        self.calls += count
+        return latencies
+
+    def run_calls(self, count: int, concurrency: int) -> list[float]:
+        return self.loop.run_until_complete(self.calls_async(count, concurrency))
+
+    def settle(self) -> None:
+        """Finish background export work now, so it does not run during another variant."""
+        if self.handle is not None and self.variant != "down":
+            self.handle.force_flush(5000)
+
+    def info(self) -> dict[str, Any]:
+        dropped = self.handle.dropped() if self.handle is not None else None
+        retry = self.llm.retry_policy.stats()
+        return {
+            "calls": self.calls,
+            "failures": self.failures,
+            "retries": retry.retries,
+            "exported_spans": None if self.exporter is None else self.exporter.spans,
+            "dropped_spans": None if dropped is None else dropped.spans,
+            "dropped_tracked": None if dropped is None else dropped.tracked,
+        }
+
+
+def _make_worker(variant: str, sim_url: str, otlp_url: str | None) -> _Worker:
+    for key in [k for k in os.environ if k.startswith("OTEL_")]:
+        del os.environ[key]  # only the arguments below decide what is exported
+    handle, exporter = _setup_telemetry(variant, otlp_url)
+
+    import torch
+
+    from pixel_llm_otel import hooks
+    from pixel_llm_otel.monitoring import StructuredLogger
+    from pixel_llm_otel.pipeline import HybridPixelLLM
+
+    instrumented = hooks.get_observer() is not hooks.NOOP_OBSERVER
+    if instrumented != (handle is not None):
+        raise RuntimeError(f"{variant}: instrumented={instrumented}, expected the opposite")
+    llm = HybridPixelLLM(
+        sim_url, MODEL, encoder=_FixedEncoder(), logger=StructuredLogger(
+            "bench", level="ERROR", stream=io.StringIO()
+        )
+    )  # fmt: skip
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
+    return _Worker(variant, handle, exporter, llm, image, asyncio.new_event_loop())
+
+
+def _memory(worker: _Worker, total: int, every: int, concurrency: int) -> dict[str, Any]:
+    """RSS (after a full collection) every ``every`` calls; drops during these calls."""
+    before = worker.info()
+    gc.collect()
+    samples: list[tuple[int, int]] = [(0, _rss_bytes())]
+    done = 0
+    while done < total:
+        step = min(every, total - done)
+        worker.run_calls(step, concurrency)
+        done += step
+        gc.collect()
+        samples.append((done, _rss_bytes()))
+    after = worker.info()
+    dropped = (
+        None if after["dropped_spans"] is None else after["dropped_spans"] - before["dropped_spans"]
+    )
+    return {**after, "samples": samples, "calls": total, "dropped_spans": dropped}
+
+
+def _profile(worker: _Worker, count: int, concurrency: int) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    worker.run_calls(count, concurrency)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(40)
+    return out.getvalue()
+
+
+def worker_main(
+    variant: str, sim_url: str, otlp_url: str | None, conn: Connection, quiet: bool
+) -> None:
+    """Serve commands from the parent until ``stop``: ``run``, ``memory``, ``profile``."""
+    if quiet:  # the SDK's export warnings (dead endpoint, full queue) still cost what they cost
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+    try:
+        worker = _make_worker(variant, sim_url, otlp_url)
+        conn.send(("ready", None))
+    except Exception as exc:  # report it rather than leave the parent waiting
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        command, args = conn.recv()
+        try:
+            if command == "run":
+                started = time.perf_counter()
+                latencies = worker.run_calls(*args)
+                wall = time.perf_counter() - started
+                worker.settle()
+                conn.send(("ok", (wall, latencies)))
+            elif command == "memory":
+                conn.send(("ok", _memory(worker, *args)))
+            elif command == "profile":
+                conn.send(("ok", _profile(worker, *args)))
+            elif command == "info":
+                conn.send(("ok", worker.info()))
+            else:  # stop
+                with contextlib.suppress(Exception):
+                    worker.loop.run_until_complete(worker.llm.aclose())
+                if worker.handle is not None and variant != "down":
+                    worker.handle.shutdown()
+                conn.send(("ok", None))
+                return
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+# --- the parent side: processes ----------------------------------------------------------------
+class WorkerProcess:
+    """A variant's worker process and the pipe to it."""
+
+    def __init__(self, variant: str, sim_url: str, otlp_url: str | None, quiet: bool) -> None:
+        ctx = mp.get_context("spawn")
+        self.variant = variant
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=worker_main, args=(variant, sim_url, otlp_url, child, quiet), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def wait_ready(self) -> None:
+        self._answer()
+
+    def call(self, command: str, *args: Any) -> Any:
+        self.conn.send((command, args))
+        return self._answer()
+
+    def _answer(self) -> Any:
+        status, value = self.conn.recv()
+        if status == "error":
+            raise RuntimeError(f"worker {self.variant}: {value}")
+        return value
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(Exception):
+                self.call("stop")
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, process: subprocess.Popen[Any], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as sock, contextlib.suppress(OSError):
+            sock.settimeout(0.2)
+            sock.connect(("127.0.0.1", port))
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def simulator() -> Iterator[str]:
+    """``pixel-llm-otel simulate`` (healthy, zero latency) in its own process; its base URL."""
+    command = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0",
+               "--scenario", "healthy", "--seed", "1", "--log-level", "WARNING"]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError("the simulator did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+_COLLECTOR_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:{port}
+exporters:
+  debug:
+    verbosity: basic
+service:
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: none
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [debug]}}
+    metrics: {{receivers: [otlp], exporters: [debug]}}
+    logs: {{receivers: [otlp], exporters: [debug]}}
+"""
+
+_SINK = """\
+import sys
+from aiohttp import web
+
+async def accept(request):
+    await request.read()
+    return web.Response(body=b"", content_type="application/x-protobuf")
+
+app = web.Application(client_max_size=64 * 1024 * 1024)
+app.router.add_post("/v1/{signal}", accept)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def _collector_binary() -> str | None:
+    pattern = str(Path.home() / ".cache/pixel-llm-otel/bin/otelcol-*/otelcol-pixel-llm")
+    found = [p for p in sorted(glob.glob(pattern)) if Path(p).with_name(".complete").exists()]
+    return found[-1] if found else None
+
+
+@contextlib.contextmanager
+def otlp_receiver(kind: str) -> Iterator[tuple[str, str]]:
+    """A local OTLP/HTTP receiver: ``(base URL, description)``."""
+    port = _free_port()
+    binary = _collector_binary() if kind in ("auto", "collector") else None
+    if kind == "collector" and binary is None:
+        raise SystemExit("no collector binary under ~/.cache/pixel-llm-otel/bin")
+    with tempfile.TemporaryDirectory() as tmp:
+        if binary is not None:
+            config = Path(tmp, "otelcol.yaml")
+            config.write_text(_COLLECTOR_CONFIG.format(port=port))
+            command = [binary, "--config", f"file:{config}"]
+            what = f"otelcol {Path(binary).parent.name} (debug exporter)"
+        else:
+            command = [sys.executable, "-c", _SINK, str(port)]
+            what = "aiohttp OTLP/HTTP receiver (200 to every POST)"
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if not _wait_port(port, process, 20.0):
+                raise RuntimeError(f"the OTLP receiver did not start: {' '.join(command)}")
+            yield f"http://127.0.0.1:{port}", what
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# --- statistics and the report -----------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile (0..1), nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+@dataclass
+class Rounds:
+    """Per-variant samples collected over the interleaved rounds."""
+
+    rates: dict[str, list[float]] = field(default_factory=dict)  # calls per second, per round
+    latencies: dict[str, list[list[float]]] = field(default_factory=dict)  # per round
+
+    def add(self, variant: str, wall: float, latencies: list[float]) -> None:
+        self.rates.setdefault(variant, []).append(len(latencies) / wall)
+        self.latencies.setdefault(variant, []).append(latencies)
+
+    def ratios(self, variant: str, base: str = "off") -> list[float]:
+        """Per-round throughput ratios ``variant / base`` (same round, so the same drift)."""
+        return [a / b for a, b in zip(self.rates[variant], self.rates[base], strict=True)]
+
+    def pooled(self, variant: str) -> list[float]:
+        return [x for round_ in self.latencies[variant] for x in round_]
+
+    def round_quantile_ratios(self, a: str, b: str, q: float) -> list[float]:
+        return [
+            percentile(x, q) / percentile(y, q)
+            for x, y in zip(self.latencies[a], self.latencies[b], strict=True)
+        ]
+
+
+def _spread(values: Sequence[float]) -> str:
+    return f"{min(values):.3f}..{max(values):.3f}"
+
+
+def _mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def run_rounds(
+    workers: dict[str, WorkerProcess], rounds: int, calls: int, concurrency: int
+) -> Rounds:
+    order = list(workers)
+    for worker in workers.values():  # warm-up: connections, caches, lazy imports
+        worker.call("run", max(20, calls // 5), concurrency)
+    results = Rounds()
+    for index in range(rounds):
+        rotated = order[index % len(order):] + order[:index % len(order)]  # fmt: skip
+        for variant in rotated:
+            wall, latencies = workers[variant].call("run", calls, concurrency)
+            results.add(variant, wall, latencies)
+        line = "  ".join(f"{v} {results.rates[v][-1]:7.0f}/s" for v in order)
+        print(f"  round {index + 1}/{rounds}: {line}", flush=True)
+    return results
+
+
+def report_throughput(results: Rounds) -> list[tuple[str, str, str, bool | None]]:
+    print("\nThroughput and latency (sequential generate_async calls; median over rounds)")
+    print(f"{'variant':<34}{'calls/s':>9}{'ratio':>8}{'ratio range':>14}"
+          f"{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
+    rows: list[tuple[str, str, str, bool | None]] = []
+    for variant, label in VARIANTS.items():
+        if variant not in results.rates:
+            continue
+        rate = statistics.median(results.rates[variant])
+        ratios = results.ratios(variant)
+        pooled = results.pooled(variant)
+        ratio = statistics.median(ratios)
+        p50, p99 = percentile(pooled, 0.5) * 1e3, percentile(pooled, 0.99) * 1e3
+        print(f"{label:<34}{rate:>9.0f}{ratio:>8.3f}{_spread(ratios):>14}{p50:>9.3f}{p99:>9.3f}")
+        if variant != "off":
+            target = f">= {THROUGHPUT_TARGET}" if variant != "off2" else "~1 (noise)"
+            ok = ratio >= THROUGHPUT_TARGET if variant != "off2" else None
+            rows.append((f"throughput {variant}/off", target, f"{ratio:.3f}", ok))
+    off = results.rates["off"]
+    print(f"round-to-round spread of the baseline: {_spread(off)} calls/s "
+          f"(cv {statistics.pstdev(off) / statistics.mean(off):.1%})")  # fmt: skip
+    return rows
+
+
+def report_down(results: Rounds) -> list[tuple[str, str, str, bool | None]]:
+    if "down" not in results.rates or "otlp" not in results.rates:
+        return []
+    up, down = results.pooled("otlp"), results.pooled("down")
+    p50 = percentile(down, 0.5) / percentile(up, 0.5)
+    p99 = percentile(down, 0.99) / percentile(up, 0.99)
+    per_round = results.round_quantile_ratios("down", "otlp", 0.99)
+    print("\nEndpoint down vs up (pooled over rounds)")
+    print(f"  p50 {percentile(down, 0.5) * 1e3:.3f} ms vs {percentile(up, 0.5) * 1e3:.3f} ms: "
+          f"ratio {p50:.3f}")  # fmt: skip
+    print(f"  p99 {percentile(down, 0.99) * 1e3:.3f} ms vs {percentile(up, 0.99) * 1e3:.3f} ms: "
+          f"ratio {p99:.3f} (per-round ratios {_spread(per_round)}, "
+          f"median {statistics.median(per_round):.3f})")  # fmt: skip
+    return [
+        ("p50 down/up", "(info)", f"{p50:.3f}", None),
+        ("p99 down/up", f"<= {P99_TARGET}", f"{p99:.3f}", p99 <= P99_TARGET),
+    ]
+
+
+def _growth(samples: list[tuple[int, int]]) -> tuple[float, float]:
+    """(MiB from the first sample after warm-up to the last, MiB over the second half)."""
+    warm = samples[1][1] if len(samples) > 2 else samples[0][1]
+    half = samples[len(samples) // 2][1]
+    return (samples[-1][1] - warm) / MIB, (samples[-1][1] - half) / MIB
+
+
+def report_memory(
+    down: dict[str, Any], off: dict[str, Any], every: int
+) -> list[tuple[str, str, str, bool | None]]:
+    print(f"\nMemory over {down['calls']:,} more calls (RSS after gc every {every:,} calls; MiB)")
+    for name, memory in (("down", down), ("off", off)):
+        samples: list[tuple[int, int]] = memory["samples"]
+        growth, tail = _growth(samples)
+        print(f"  {name:<5}" + " ".join(f"{rss / MIB:6.1f}" for _, rss in samples))
+        print(f"        growth after the first {samples[1][0]:,} calls {growth:+.2f} MiB, "
+              f"second half {tail:+.2f} MiB")  # fmt: skip
+    growth, _ = _growth(down["samples"])
+    control, _ = _growth(off["samples"])
+    spans_made = down["calls"] * 4  # generate, encode, chat, POST
+    print(f"  down: dropped spans counted {down['dropped_spans']:,} of ~{spans_made:,} made "
+          f"(tracked={down['dropped_tracked']}); failed calls {down['failures']}")  # fmt: skip
+    return [
+        ("RSS growth after warm-up (down)", f"< {MEMORY_TARGET_MIB:.0f} MiB",
+         f"{growth:+.2f} MiB", growth < MEMORY_TARGET_MIB),
+        ("  same, uninstrumented control", "(info)", f"{control:+.2f} MiB", None),
+        ("dropped spans counted (down)", "> 0", f"{down['dropped_spans']:,}",
+         bool(down["dropped_spans"])),
+    ]  # fmt: skip
+
+
+def print_summary(rows: list[tuple[str, str, str, bool | None]]) -> None:
+    print("\nSummary (benchmarks report; the exit code does not depend on these)")
+    print(f"{'check':<34}{'target':>14}{'measured':>14}  result")
+    for name, target, measured, ok in rows:
+        mark = "-" if ok is None else _mark(ok)
+        print(f"{name:<34}{target:>14}{measured:>14}  {mark}")
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    calls: int
+    memory_calls: int
+    memory_every: int
+
+
+def _start(
+    variants: Sequence[str], sim_url: str, otlp_url: str, quiet: bool
+) -> dict[str, WorkerProcess]:
+    down_url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    workers = {
+        v: WorkerProcess(v, sim_url, down_url if v == "down" else otlp_url, quiet) for v in variants
+    }
+    for worker in workers.values():
+        worker.wait_ready()
+    return workers
+
+
+def _close(workers: dict[str, WorkerProcess]) -> None:
+    for worker in workers.values():
+        worker.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few hundred calls, < 30 s")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds")
+    parser.add_argument("--calls", type=int, default=None, help="calls per variant per round")
+    parser.add_argument("--memory-calls", type=int, default=None, help="calls of the memory run")
+    parser.add_argument("--concurrency", type=int, default=1, help="calls in flight per worker")
+    parser.add_argument(
+        "--receiver", choices=["auto", "collector", "aiohttp"], default="auto",
+        help="OTLP receiver: the collector binary if found (auto), or a small aiohttp one",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", choices=sorted(VARIANTS), default=None,
+        help="only run this variant under cProfile and print the top entries",
+    )  # fmt: skip
+    parser.add_argument("--verbose", action="store_true", help="keep the workers' stderr")
+    args = parser.parse_args(argv)
+    plan = Plan(5, 1000, 10_000, 1000) if not args.quick else Plan(3, 100, 1000, 100)
+    plan = Plan(
+        args.rounds or plan.rounds,
+        args.calls or plan.calls,
+        args.memory_calls or plan.memory_calls,
+        max(1, (args.memory_calls or plan.memory_calls) // 10),
+    )
+    started = time.perf_counter()
+    with simulator() as sim_url, otlp_receiver(args.receiver) as (otlp_url, receiver):
+        print(f"simulator {sim_url} (healthy, own process); receiver: {receiver}")
+        print(f"{os.cpu_count()} CPUs; {plan.rounds} rounds x {plan.calls} calls per variant, "
+              f"concurrency {args.concurrency}; fixed no-cost encoder")  # fmt: skip
+        if args.profile:
+            workers = _start([args.profile], sim_url, otlp_url, not args.verbose)
+            try:
+                workers[args.profile].call("run", 200, args.concurrency)
+                print(workers[args.profile].call("profile", plan.calls * 2, args.concurrency))
+            finally:
+                _close(workers)
+            return 0
+        workers = _start(list(VARIANTS), sim_url, otlp_url, not args.verbose)
+        try:
+            results = run_rounds(workers, plan.rounds, plan.calls, args.concurrency)
+            infos = {v: w.call("info") for v, w in workers.items()}
+            print(f"memory: {plan.memory_calls:,} more calls each for down and off ...", flush=True)
+            memory = {
+                v: workers[v].call("memory", plan.memory_calls, plan.memory_every, args.concurrency)
+                for v in ("down", "off")
+            }
+        finally:
+            _close(workers)
+    for variant, info in infos.items():
+        if info["failures"] or info["retries"]:
+            print(f"warning: {variant}: {info['failures']} failed calls, "
+                  f"{info['retries']} retries (the simulator should be healthy)")  # fmt: skip
+    rows = report_throughput(results)
+    exported, sdk_calls = infos["sdk"]["exported_spans"], infos["sdk"]["calls"]
+    print(f"spans per call (sdk variant, counted by its exporter): {exported / sdk_calls:.2f}")
+    rows += report_down(results)
+    rows += report_memory(memory["down"], memory["off"], plan.memory_every)
+    print_summary(rows)
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
