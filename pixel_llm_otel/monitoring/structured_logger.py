@@ -284,13 +284,33 @@ def _level_number(level: object) -> int:
     )
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is written, not when it was built
+    (test runners, notebooks and daemonisers replace it; a captured stream may be closed)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return None
+
+
 def _target_handler(stream: object) -> logging.Handler:
     if isinstance(stream, logging.Handler):
         if stream.formatter is None:
             stream.setFormatter(JsonFormatter())
         return stream
-    if stream is None or callable(getattr(stream, "write", None)):
-        handler: logging.Handler = logging.StreamHandler(stream)  # type: ignore[call-overload]
+    if stream is None:
+        handler: logging.Handler = _StderrHandler()
+        handler.setFormatter(JsonFormatter())
+        return handler
+    if callable(getattr(stream, "write", None)):
+        handler = logging.StreamHandler(stream)  # type: ignore[call-overload]
         handler.setFormatter(JsonFormatter())
         return handler
     raise ValidationError(

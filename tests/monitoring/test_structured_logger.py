@@ -305,3 +305,19 @@ def test_capture_logs_collects_dicts_synchronously(out: io.StringIO) -> None:
     assert logs[1]["error_code"] == "ERR_UNKNOWN"
     assert "KeyError" in logs[1]["stack_trace"]
     assert out.getvalue() == ""
+
+
+def test_default_stream_is_stderr_at_write_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no stream, records go to the ``sys.stderr`` of when they are written, not built."""
+    built_with = io.StringIO()
+    monkeypatch.setattr("sys.stderr", built_with)
+    logger = StructuredLogger("late-stderr")
+    later = io.StringIO()
+    monkeypatch.setattr("sys.stderr", later)
+    built_with.close()  # a captured stream closed by its owner must not break logging
+    try:
+        logger.warning("hello")
+        logger.flush()
+    finally:
+        logger.close()
+    assert json.loads(later.getvalue())["message"] == "hello"
