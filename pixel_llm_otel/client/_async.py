@@ -102,6 +102,9 @@ class LMStudioClient:
         )
         self._base = self._config.base_url
         self._base_path = self._config.base_path
+        # Parsed once: every request's error context names them.
+        self._server_address = self._config.server_address
+        self._server_port = self._config.server_port
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._session else "idle")
@@ -119,12 +122,12 @@ class LMStudioClient:
     @property
     def server_address(self) -> str:
         """Host of the base URL (``server.address``)."""
-        return self._config.server_address
+        return self._server_address
 
     @property
     def server_port(self) -> int | None:
         """Port of the base URL, or the scheme's default (``server.port``)."""
-        return self._config.server_port
+        return self._server_port
 
     @property
     def closed(self) -> bool:
@@ -156,9 +159,11 @@ class LMStudioClient:
         started = time.perf_counter()
         with _Translate(ctx):
             async with session.post(self._base + _CHAT, data=body, headers=_JSON_HEADERS) as resp:
-                await self._check_status(resp, ctx)
+                if resp.status >= 400:
+                    await self._raise_status(resp, ctx)
                 raw = await resp.read()
-        _log.debug("POST %s -> 200 in %.3fs", ctx["url_path"], time.perf_counter() - started)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("POST %s -> 200 in %.3fs", ctx["url_path"], time.perf_counter() - started)
         return _decode(raw, parse_chat_completion, ctx)
 
     async def stream_chat(
@@ -190,7 +195,8 @@ class LMStudioClient:
         session = self._session_for_loop()
         with _Translate(ctx):
             async with session.post(self._base + _CHAT, data=body, headers=_SSE_HEADERS) as resp:
-                await self._check_status(resp, ctx)
+                if resp.status >= 400:
+                    await self._raise_status(resp, ctx)
                 async for data in iter_sse_data(resp.content):
                     if data == DONE:
                         return
@@ -301,7 +307,8 @@ class LMStudioClient:
             async with session.get(
                 self._base + _MODELS, headers=_JSON_HEADERS, timeout=timeout
             ) as resp:
-                await self._check_status(resp, ctx)
+                if resp.status >= 400:
+                    await self._raise_status(resp, ctx)
                 raw = await resp.read()
         return _decode(raw, parse_model_list, ctx)
 
@@ -311,8 +318,8 @@ class LMStudioClient:
         ctx: dict[str, Any] = {
             "method": method,
             "url_path": self._base_path + endpoint,
-            "server_address": self.server_address,
-            "server_port": self.server_port,
+            "server_address": self._server_address,
+            "server_port": self._server_port,
         }
         if model is not None:
             ctx["model"] = model
@@ -320,9 +327,8 @@ class LMStudioClient:
             ctx["stream"] = True
         return ctx
 
-    async def _check_status(self, resp: aiohttp.ClientResponse, ctx: dict[str, Any]) -> None:
-        if resp.status < 400:
-            return
+    async def _raise_status(self, resp: aiohttp.ClientResponse, ctx: dict[str, Any]) -> None:
+        """Raise the ``APIError`` of an HTTP error response (status >= 400)."""
         raw = await resp.content.read(self._config.max_error_body_bytes)
         text = raw.decode("utf-8", errors="replace")
         server_message = extract_error_message(text)

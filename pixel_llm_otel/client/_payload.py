@@ -15,6 +15,10 @@ __all__ = ["RESERVED_KEYS", "build_chat_payload", "encode_json"]
 RESERVED_KEYS = frozenset({"model", "messages", "stream", "stream_options"})
 
 
+# One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def build_chat_payload(
     messages: Sequence[Mapping[str, Any]],
     *,
@@ -81,7 +85,7 @@ def build_chat_payload(
 def encode_json(payload: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; values that JSON cannot hold raise :class:`ValidationError`."""
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(payload)
     except (TypeError, ValueError) as exc:
         raise ValidationError(
             f"request body is not JSON-serialisable: {exc}",

@@ -126,6 +126,79 @@ class StreamChunk:
 # --- parsing ------------------------------------------------------------------------------
 def parse_chat_completion(data: object) -> ChatCompletion:
     """Parse a ``chat.completion`` body. Empty ``choices`` is a shape error."""
+    fast = _fast_chat_completion(data)
+    if fast is not None:
+        return fast
+    return _checked_chat_completion(data)
+
+
+def _fast_chat_completion(data: object) -> ChatCompletion | None:
+    """The common well-formed body, checked field by field without building JSON paths.
+
+    Accepts a subset of what :func:`_checked_chat_completion` accepts (exact ``dict``, ``list``,
+    ``str`` and ``int`` types, one choice); anything else returns ``None`` and goes the checked
+    way, which names the JSON path of the problem. Same checks, same result, just no paths.
+    """
+    if type(data) is not dict:
+        return None
+    raw_choices = data.get("choices")
+    if type(raw_choices) is not list or len(raw_choices) != 1:
+        return None
+    choice = raw_choices[0]
+    if type(choice) is not dict:
+        return None
+    message = choice.get("message")
+    if type(message) is not dict:
+        return None
+    role = message.get("role")
+    content = message.get("content")
+    finish_reason = choice.get("finish_reason")
+    index = choice.get("index", 0)
+    response_id = data.get("id")
+    model = data.get("model")
+    created = data.get("created")
+    if not (
+        (role is None or type(role) is str)
+        and (content is None or type(content) is str)
+        and (finish_reason is None or type(finish_reason) is str)
+        and (index is None or type(index) is int)
+        and (response_id is None or type(response_id) is str)
+        and (model is None or type(model) is str)
+        and (created is None or type(created) is int)
+    ):
+        return None
+    raw_usage = data.get("usage")
+    usage = None
+    if raw_usage is not None:
+        if type(raw_usage) is not dict:
+            return None
+        prompt = raw_usage.get("prompt_tokens")
+        completion = raw_usage.get("completion_tokens")
+        total = raw_usage.get("total_tokens")
+        if not (
+            (prompt is None or (type(prompt) is int and prompt >= 0))
+            and (completion is None or (type(completion) is int and completion >= 0))
+            and (total is None or (type(total) is int and total >= 0))
+        ):
+            return None
+        usage = Usage(prompt, completion, total)
+    return ChatCompletion(
+        response_id,
+        model,
+        created,
+        (
+            Choice(
+                0 if index is None else index,
+                ChatMessage(role or "assistant", content),
+                finish_reason,
+            ),
+        ),
+        usage,
+    )
+
+
+def _checked_chat_completion(data: object) -> ChatCompletion:
+    """Parse with a check and a JSON path at every step (raises :class:`ResponseShapeError`)."""
     obj = _object(data, "$")
     raw_choices = _list(obj.get("choices"), "$.choices")
     if not raw_choices:
