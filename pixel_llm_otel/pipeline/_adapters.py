@@ -7,7 +7,7 @@ so a test (or another encoder) can stand in for a collaborator with a small obje
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..client import ChatCompletion, LMStudioClient
@@ -51,15 +51,16 @@ async def close_client(client: LMStudioClient) -> None:
     await client.close()
 
 
-async def chat(
+def chat(
     client: LMStudioClient,
     messages: Sequence[Mapping[str, Any]],
     model: str,
     max_tokens: int,
     temperature: float,
-) -> ChatCompletion:
-    """One HTTP attempt (the client raises typed errors)."""
-    return await client.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature)
+) -> Awaitable[ChatCompletion]:
+    """One HTTP attempt, to await (the client raises typed errors). Returns the client's own
+    coroutine rather than wrapping it in another: this runs once per request."""
+    return client.chat(messages, model=model, max_tokens=max_tokens, temperature=temperature)
 
 
 def response_info(completion: ChatCompletion) -> ChatResponseInfo:

@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from .result import GenerateResult, Usage
 if TYPE_CHECKING:
     import torch
 
+    from ..client import ChatCompletion
     from .config import HybridConfig
 
 __all__ = ["Encoded", "PipelineCore"]
@@ -56,6 +57,13 @@ class Encoded:
     summary: str
     digest: str
     image_urls: tuple[str, ...] = ()
+
+
+# What the no-op observer's chat scope is opened with (it records nothing).
+_UNOBSERVED = ChatRequestInfo(
+    model="", provider="", server_address="", server_port=None, max_tokens=None, temperature=None
+)
+_NO_USAGE = Usage(None, None)
 
 
 @dataclass(slots=True)
@@ -220,9 +228,44 @@ class PipelineCore:
     ) -> tuple[str, Usage]:
         """The chat scope: breaker -> retry -> one HTTP attempt (counted in ``tries``)."""
         state = self._state()
+        client = state.client
+        model = self.config.lm_studio_model
         messages = build_messages(options.prompt, encoded.summary, encoded.image_urls)
+
+        def attempt() -> Awaitable[ChatCompletion]:
+            tries.count += 1
+            return _adapters.chat(client, messages, model, options.max_tokens, options.temperature)
+
+        observer = hooks.get_observer()
+        observed = observer is not hooks.NOOP_OBSERVER
+        # The no-op observer reads nothing: it gets a shared placeholder, not this call's facts.
+        request = self._request_info(options, messages) if observed else _UNOBSERVED
+        with observer.chat(request) as chat_scope:
+            semaphore = state.semaphore
+            try:
+                await semaphore.acquire()  # what ``async with`` does, minus two coroutines
+                try:
+                    completion = await self.breaker.call_async(self.retry.call_async, attempt)
+                finally:
+                    semaphore.release()
+            except BaseException as exc:
+                chat_scope.attempts(tries.count)
+                if isinstance(exc, Exception):
+                    chat_scope.fail(exc)
+                raise
+            if observed:
+                chat_scope.response(_adapters.response_info(completion))
+            chat_scope.attempts(tries.count)
+        usage = completion.usage
+        if usage is None:
+            return completion.text, _NO_USAGE
+        return completion.text, Usage(usage.prompt_tokens, usage.completion_tokens)
+
+    def _request_info(
+        self, options: CallOptions, messages: list[Mapping[str, Any]]
+    ) -> ChatRequestInfo:
         host, port = self._server
-        request = ChatRequestInfo(
+        return ChatRequestInfo(
             model=self.config.lm_studio_model,
             provider=self.config.provider_name,
             server_address=host,
@@ -231,31 +274,6 @@ class PipelineCore:
             temperature=options.temperature,
             messages=messages,
         )
-
-        async def attempt() -> Any:
-            tries.count += 1
-            return await _adapters.chat(
-                state.client,
-                messages,
-                self.config.lm_studio_model,
-                options.max_tokens,
-                options.temperature,
-            )
-
-        observer = hooks.get_observer()
-        with observer.chat(request) as chat_scope:
-            try:
-                async with state.semaphore:
-                    completion = await self.breaker.call_async(self.retry.call_async, attempt)
-            except BaseException as exc:
-                chat_scope.attempts(tries.count)
-                if isinstance(exc, Exception):
-                    chat_scope.fail(exc)
-                raise
-            info = _adapters.response_info(completion)
-            chat_scope.response(info)
-            chat_scope.attempts(tries.count)
-        return info.output_text or "", Usage(info.input_tokens, info.output_tokens)
 
     async def _fall_back(
         self,

@@ -26,7 +26,7 @@ from .._loop_thread import LoopThread
 from ..errors import ValidationError
 from ._batch import caption_batch, check_batch
 from ._core import Encoded, PipelineCore
-from ._prompt import check_call, check_images
+from ._prompt import CallOptions, check_call, check_images
 from .config import DEFAULT_MODEL, DEFAULT_URL, ErrorConfig, HybridConfig
 from .result import GenerateResult
 
@@ -106,6 +106,7 @@ class HybridPixelLLM:
         )
         self._runner = LoopThread(name=f"pixel-llm-{config.breaker_name}")
         self._closed = False
+        self._defaults = check_call(config, None, None, None, False)
 
     @classmethod
     def from_config(cls, config: HybridConfig, **runtime: Any) -> HybridPixelLLM:
@@ -160,7 +161,7 @@ class HybridPixelLLM:
         """
         self._check_open()
         try:
-            options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
+            options = self._options(prompt, max_tokens, temperature, raise_on_failure)
             batch = check_images(images)
         except ValidationError as exc:
             self._core.reject(exc)  # still one generate span and one counted request
@@ -243,7 +244,7 @@ class HybridPixelLLM:
             raise ValidationError(
                 field="encoded", value=encoded, expected="the Encoded returned by encode_async()"
             )
-        options = check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
+        options = self._options(prompt, max_tokens, temperature, raise_on_failure)
         return await self._core.caption(None, options, encoded=encoded, batch_size=1)
 
     async def encode_async(self, images: torch.Tensor) -> Encoded:
@@ -267,7 +268,7 @@ class HybridPixelLLM:
         ``max_concurrency`` requests in flight); one image's failure never fails the others.
         """
         self._check_open()
-        options = check_call(self.config, prompt, max_tokens, temperature, False)
+        options = self._options(prompt, max_tokens, temperature, False)
         return await caption_batch(self._core, check_batch(images), options)
 
     async def generate_batch_async(
@@ -401,6 +402,19 @@ class HybridPixelLLM:
             coro.close()
         self._check_open()
         return self._runner.run(coro)
+
+    def _options(
+        self, prompt: object, max_tokens: object, temperature: object, raise_on_failure: object
+    ) -> CallOptions:
+        """The checked call options; all defaults (the common call) were checked once."""
+        if (
+            prompt is None
+            and max_tokens is None
+            and temperature is None
+            and raise_on_failure is False
+        ):
+            return self._defaults
+        return check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
 
     def _check_open(self) -> None:
         if self._closed:
