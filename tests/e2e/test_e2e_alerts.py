@@ -101,12 +101,6 @@ def test_outage_alert_reaches_webhook_and_healthy_run_stays_quiet(
     assert webhook_alerts(e2e_webhook, healthy) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PixelLLMCollectorRefusingData (rules/pixel-llm-alerts.yml) fails to evaluate: "
-    "rate() over the {__name__=~...} selector drops the names, so the spans, metric_points and "
-    "log_records series collide ('vector cannot contain metrics with the same labelset')",
-)
 def test_every_rule_evaluates_without_error(e2e_stack: Stack) -> None:
     """Every rule of the canonical and the e2e files evaluates without error on live data."""
     prom = e2e_stack.prometheus

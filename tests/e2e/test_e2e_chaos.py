@@ -128,7 +128,9 @@ def settled(chaos_run: ChaosRun, e2e_stack: Stack) -> float:
         f'sum(pixel_llm_generate_requests_total{{job="{job}"}}) == {chaos_run.calls}',
         timeout=30,
     )
-    prom.wait_for(f'job:pixel_llm_generate_error_budget_burn:rate3d{{job="{job}"}}', timeout=30)
+    for query in iter_all_panel_queries({"service": job, "model": MODEL}):
+        if re.search(r"\w:\w", query.promql):  # a recorded series: wait for its rule
+            prom.wait_for(query.promql, timeout=30)
     return time.time()
 
 
@@ -485,8 +487,13 @@ def test_no_prompt_or_key_reaches_the_collector(chaos_run: ChaosRun, e2e_stack: 
     assert chaos_run.prompt not in text
     assert chaos_run.api_key not in text
     assert e2e_stack.jaeger is not None
-    traces = e2e_stack.jaeger.find_traces(chaos_run.service, limit=500)
-    assert len(traces) == chaos_run.calls
+    jaeger = e2e_stack.jaeger
+
+    def every_trace() -> list[dict[str, Any]] | None:
+        found = jaeger.find_traces(chaos_run.service, limit=500)
+        return found if len(found) == chaos_run.calls else None
+
+    traces = wait_until(every_trace, timeout=30, what="every trace of the run in Jaeger")
     for trace in traces:
         assert not contains(trace, chaos_run.prompt)
         assert not contains(trace, chaos_run.api_key)
