@@ -16,8 +16,6 @@ LLM is remembered by the cache fallback.
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
@@ -345,25 +343,12 @@ async def _digest_or_none(images: torch.Tensor | None) -> str | None:
 _shared_logger: StructuredLogger | None = None
 
 
-class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is at the time (test runners and notebooks swap it)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        return None
-
-
 def _default_logger() -> StructuredLogger:
     """One JSON logger (stderr, WARNING and up) shared by pipelines built without a logger."""
     global _shared_logger
     if _shared_logger is None:
-        _shared_logger = StructuredLogger(
-            "pixel_llm_otel.pipeline", level="WARNING", stream=_CurrentStderr()
-        )
+        # stream=None: whatever sys.stderr is when a record is written
+        _shared_logger = StructuredLogger("pixel_llm_otel.pipeline", level="WARNING")
     return _shared_logger
 
 
