@@ -5,13 +5,20 @@ Each scope starts its span, makes it current (so the aiohttp HTTP spans nest und
 the span is still current (so histogram exemplars point at it), ends the span and restores the
 previous context. An exception escaping a scope is recorded on it and re-raised untouched; an
 exception inside telemetry code is swallowed (:mod:`._safety`).
+
+This runs on every generate call, so the hot path does as little of its own work as it can: the
+attribute sets of spans and metric points are built once per distinct value combination and
+reused (:class:`_AttributeCache`; the SDK copies what it is given), facts reported during a scope
+are written to its span in one ``set_attributes`` call at exit, ``is_recording()`` is asked once,
+and errors in telemetry code are caught with a plain ``try``/``except``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Hashable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -22,38 +29,66 @@ from . import _names as n
 from ._content import ContentPolicy
 from ._errors import describe
 from ._metrics import Instruments
-from ._safety import guard
+from ._safety import report_failure
 
 __all__ = ["OTelObserver"]
 
 _INVALID_SPAN = trace.INVALID_SPAN
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = trace.set_span_in_context
+_clock = time.perf_counter
+
+Attrs = Mapping[str, Any]
+V = TypeVar("V")
+
+#: Distinct attribute sets kept per cache. Metric attributes are low cardinality by contract; span
+#: attributes such as ``gen_ai.request.temperature`` come from callers, so the cache is bounded
+#: (when full it starts over) rather than trusting them.
+_CACHE_MAX = 256
+
+
+class _AttributeCache:
+    """Attribute mappings built once per key and shared; never mutated after they are built."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], V]) -> V:
+        found = self._entries.get(key)
+        if found is None:
+            if len(self._entries) >= _CACHE_MAX:
+                self._entries.clear()
+            found = self._entries[key] = build()
+        return found
 
 
 class _Scope:
     """Span lifecycle shared by every scope: start, make current, record, end, restore."""
 
+    __slots__ = ("_error_type", "_failed", "_obs", "_recording", "_span", "_start", "_token")
     site = "observer"
 
-    def __init__(self, obs: OTelObserver, name: str, kind: SpanKind, attributes: dict[str, Any]):
+    def __init__(self, obs: OTelObserver) -> None:
         self._obs = obs
-        self._name = name
-        self._kind = kind
-        self._attributes = attributes
         self._span: Span = _INVALID_SPAN
         self._token: object | None = None
         self._start = 0.0
+        self._recording = False
         self._error_type: str | None = None
         self._failed: BaseException | None = None
 
-    def __enter__(self) -> Any:
-        with guard(f"{self.site}.enter"):
-            self._start = time.perf_counter()
-            self._span = self._obs.tracer.start_span(
-                self._name, kind=self._kind, attributes=self._attributes
-            )
-            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+    def _open(self, name: str, kind: SpanKind, attributes: Attrs) -> None:
+        try:
+            self._start = _clock()
+            span = self._span = self._obs.tracer.start_span(name, kind=kind, attributes=attributes)
+            self._recording = span.is_recording()
+            self._token = _attach(_in_context(span))
             self._started()
-        return self
+        except Exception:
+            report_failure(f"{self.site}.enter")
 
     def __exit__(
         self,
@@ -61,16 +96,25 @@ class _Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        with guard(f"{self.site}.exit"):
+        try:
             if exc is not None:
                 self._escaped(exc)
-            self._record(time.perf_counter() - self._start)
-        with guard(f"{self.site}.end"):
+            self._record(_clock() - self._start)
+            if self._recording:
+                self._finish_span()
+        except Exception:
+            report_failure(f"{self.site}.exit")
+        try:
             self._span.end()
-        if self._token is not None:
-            with guard(f"{self.site}.detach"):
-                otel_context.detach(self._token)  # type: ignore[arg-type]
+        except Exception:
+            report_failure(f"{self.site}.end")
+        token = self._token
+        if token is not None:
             self._token = None
+            try:
+                _detach(token)  # type: ignore[arg-type]
+            except Exception:
+                report_failure(f"{self.site}.detach")
 
     # --- shared helpers -------------------------------------------------------------------
     def _mark_error(self, error: BaseException) -> None:
@@ -78,8 +122,8 @@ class _Scope:
         info = describe(error)
         self._error_type = info.error_type
         self._failed = error
-        span = self._span
-        if span.is_recording():
+        if self._recording:
+            span = self._span
             span.set_attribute(n.ERROR_TYPE, info.error_type)
             span.set_status(Status(StatusCode.ERROR, info.error_type))
             span.record_exception(error)
@@ -95,24 +139,49 @@ class _Scope:
     def _record(self, duration: float) -> None:
         return None
 
+    def _finish_span(self) -> None:
+        """Write the facts reported during the scope to the span (recording spans only)."""
+        return None
+
     # --- the no-op parts of every scope protocol -------------------------------------------
     def fail(self, error: BaseException) -> None:
-        with guard(f"{self.site}.fail"):
+        try:
             if error is not self._failed:
                 self._mark_error(error)
+        except Exception:
+            report_failure(f"{self.site}.fail")
 
 
 class _GenerateScope(_Scope):
     """``pixel_llm.generate`` (one image) or ``pixel_llm.generate_batch`` (its parent)."""
 
+    __slots__ = (
+        "_attempts",
+        "_batch_size",
+        "_model",
+        "_name",
+        "_outcome",
+        "_record_metrics",
+        "_strategy",
+    )  # fmt: skip
     site = "observer.generate"
 
     def __init__(self, obs: OTelObserver, *, name: str, model: str, batch_size: int,
                  record_metrics: bool) -> None:  # fmt: skip
-        super().__init__(obs, name, SpanKind.INTERNAL, {n.BATCH_SIZE: batch_size})
+        super().__init__(obs)
+        self._name = name
+        self._batch_size = batch_size
         self._model = model
         self._record_metrics = record_metrics
         self._outcome: str | None = None
+        self._attempts: int | None = None
+        self._strategy: str | None = None
+
+    def __enter__(self) -> _GenerateScope:
+        size = self._batch_size
+        attributes = self._obs.span_attributes.get(size, lambda: {n.BATCH_SIZE: size})
+        self._open(self._name, SpanKind.INTERNAL, attributes)
+        return self
 
     @property
     def trace_id(self) -> str | None:
@@ -127,66 +196,94 @@ class _GenerateScope(_Scope):
         fallback_strategy: str | None = None,
         error: BaseException | None = None,
     ) -> None:
-        with guard(f"{self.site}.finish"):
+        try:
             self._outcome = outcome
-            span = self._span
-            if span.is_recording():
-                span.set_attribute(n.OUTCOME, outcome)
-                span.set_attribute(n.ATTEMPTS, attempts)
-                if fallback_strategy is not None:
-                    span.set_attribute(n.FALLBACK_STRATEGY, fallback_strategy)
-            if outcome == n.OUTCOME_ERROR and error is not None:
-                if error is not self._failed:
-                    self._mark_error(error)
-            elif outcome == n.OUTCOME_ERROR:
-                self._error_type = self._error_type or "_OTHER"
-                if span.is_recording():
-                    span.set_attribute(n.ERROR_TYPE, self._error_type)
-                    span.set_status(Status(StatusCode.ERROR, self._error_type))
+            self._attempts = attempts
+            self._strategy = fallback_strategy
+            if outcome == n.OUTCOME_ERROR:
+                if error is not None:
+                    if error is not self._failed:
+                        self._mark_error(error)
+                else:
+                    self._error_type = self._error_type or "_OTHER"
+                    if self._recording:
+                        self._span.set_status(Status(StatusCode.ERROR, self._error_type))
             elif error is not None:  # the error behind a fallback: counted, not a span error
                 self._obs.instruments.count_error(error)
+        except Exception:
+            report_failure(f"{self.site}.finish")
 
     def _escaped(self, exc: BaseException) -> None:
         self._outcome = n.OUTCOME_ERROR
-        if self._span.is_recording():
-            self._span.set_attribute(n.OUTCOME, n.OUTCOME_ERROR)
         super()._escaped(exc)
+
+    def _finish_span(self) -> None:
+        outcome = self._outcome
+        if outcome is None:
+            return
+        values: dict[str, Any] = {n.OUTCOME: outcome}
+        if self._attempts is not None:
+            values[n.ATTEMPTS] = self._attempts
+        if self._strategy is not None:
+            values[n.FALLBACK_STRATEGY] = self._strategy
+        if outcome == n.OUTCOME_ERROR and self._error_type is not None:
+            values[n.ERROR_TYPE] = self._error_type
+        self._span.set_attributes(values)
 
     def _record(self, duration: float) -> None:
         if not self._record_metrics:
             return
         outcome = self._outcome or n.OUTCOME_SUCCESS
-        attributes: dict[str, Any] = {n.OUTCOME: outcome, n.GEN_AI_REQUEST_MODEL: self._model}
-        self._obs.instruments.generate_duration.record(duration, attributes)
-        if outcome == n.OUTCOME_ERROR and self._error_type is not None:
-            attributes[n.ERROR_TYPE] = self._error_type
-        self._obs.instruments.generate_requests.add(1, attributes)
+        error_type = self._error_type if outcome == n.OUTCOME_ERROR else None
+        model = self._model
+        instruments = self._obs.instruments
+        duration_attrs, request_attrs = self._obs.metric_attributes.get(
+            (n.METRIC_GENERATE_DURATION, outcome, model, error_type),
+            lambda: _generate_metric_attributes(outcome, model, error_type),
+        )
+        instruments.generate_duration.record(duration, duration_attrs)
+        instruments.generate_requests.add(1, request_attrs)
+
+
+def _generate_metric_attributes(
+    outcome: str, model: str, error_type: str | None
+) -> tuple[Attrs, Attrs]:
+    duration = {n.OUTCOME: outcome, n.GEN_AI_REQUEST_MODEL: model}
+    if error_type is None:
+        return duration, duration
+    return duration, {**duration, n.ERROR_TYPE: error_type}
 
 
 class _EncodeScope(_Scope):
     """``pixel_llm.encode``: one encoder pass."""
 
+    __slots__ = ("_attributes", "_metric_attributes")
     site = "observer.encode"
 
     def __init__(self, obs: OTelObserver, *, encoder_type: str, device: str, batch_size: int):
-        attributes = {
-            n.ENCODER_TYPE: encoder_type,
-            n.ENCODER_DEVICE: device,
-            n.BATCH_SIZE: batch_size,
-        }
-        super().__init__(obs, n.SPAN_ENCODE, SpanKind.INTERNAL, attributes)
-        self._device = device
+        super().__init__(obs)
+        self._attributes, self._metric_attributes = obs.span_attributes.get(
+            (n.SPAN_ENCODE, encoder_type, device, batch_size),
+            lambda: (
+                {n.ENCODER_TYPE: encoder_type, n.ENCODER_DEVICE: device, n.BATCH_SIZE: batch_size},
+                {n.ENCODER_DEVICE: device},
+            ),
+        )
+
+    def __enter__(self) -> _EncodeScope:
+        self._open(n.SPAN_ENCODE, SpanKind.INTERNAL, self._attributes)
+        return self
 
     def _record(self, duration: float) -> None:
-        self._obs.instruments.encoder_duration.record(duration, {n.ENCODER_DEVICE: self._device})
+        self._obs.instruments.encoder_duration.record(duration, self._metric_attributes)
 
 
-class _ChatScope(_Scope):
-    """``chat {model}``: the logical GenAI operation over every attempt and backoff."""
+class _ChatPlan:
+    """What every chat scope with the same request settings shares: name and attribute sets."""
 
-    site = "observer.chat"
+    __slots__ = ("_points", "metric_attributes", "name", "span_attributes")
 
-    def __init__(self, obs: OTelObserver, request: ChatRequestInfo) -> None:
+    def __init__(self, request: ChatRequestInfo) -> None:
         attributes: dict[str, Any] = {
             n.GEN_AI_OPERATION_NAME: n.OPERATION_CHAT,
             n.GEN_AI_PROVIDER_NAME: request.provider,
@@ -195,64 +292,115 @@ class _ChatScope(_Scope):
         }
         if request.server_port is not None:
             attributes[n.SERVER_PORT] = request.server_port
-        self._metric_attributes = dict(attributes)  # the low-cardinality subset, before extras
+        self.metric_attributes: Attrs = dict(attributes)  # the low-cardinality subset
         if request.max_tokens is not None:
             attributes[n.GEN_AI_REQUEST_MAX_TOKENS] = request.max_tokens
         if request.temperature is not None:
             attributes[n.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
-        super().__init__(obs, f"{n.SPAN_CHAT_PREFIX} {request.model}", SpanKind.CLIENT, attributes)
+        self.name = f"{n.SPAN_CHAT_PREFIX} {request.model}"
+        self.span_attributes: Attrs = attributes
+        self._points: dict[tuple[str | None, str | None], tuple[Attrs, Attrs, Attrs]] = {}
+
+    def points(
+        self, response_model: str | None, error_type: str | None
+    ) -> tuple[Attrs, Attrs, Attrs]:
+        """``(operation duration, input token, output token)`` point attributes."""
+        key = (response_model, error_type)
+        found = self._points.get(key)
+        if found is None:
+            attributes = dict(self.metric_attributes)
+            if response_model is not None:
+                attributes[n.GEN_AI_RESPONSE_MODEL] = response_model
+            if error_type is not None:
+                attributes[n.ERROR_TYPE] = error_type
+            found = (
+                attributes,
+                {**attributes, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT},
+                {**attributes, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT},
+            )
+            if len(self._points) >= _CACHE_MAX:
+                self._points.clear()
+            self._points[key] = found
+        return found
+
+
+def _chat_key(request: ChatRequestInfo) -> tuple[Any, ...]:
+    return (request.model, request.provider, request.server_address, request.server_port,
+            request.max_tokens, request.temperature)  # fmt: skip
+
+
+class _ChatScope(_Scope):
+    """``chat {model}``: the logical GenAI operation over every attempt and backoff."""
+
+    __slots__ = ("_attempts", "_plan", "_request", "_response")
+    site = "observer.chat"
+
+    def __init__(self, obs: OTelObserver, request: ChatRequestInfo) -> None:
+        super().__init__(obs)
+        self._plan: _ChatPlan = obs.span_attributes.get(
+            _chat_key(request), lambda: _ChatPlan(request)
+        )
         self._request = request
         self._response: ChatResponseInfo | None = None
+        self._attempts: int | None = None
+
+    def __enter__(self) -> _ChatScope:
+        plan = self._plan
+        self._open(plan.name, SpanKind.CLIENT, plan.span_attributes)
+        return self
 
     def _started(self) -> None:
-        if self._obs.content.enabled and self._span.is_recording():
+        if self._recording and self._obs.content.enabled:
             value = self._obs.content.input_messages(self._request.messages)
             if value is not None:
                 self._span.set_attribute(n.GEN_AI_INPUT_MESSAGES, value)
 
     def response(self, info: ChatResponseInfo) -> None:
-        with guard(f"{self.site}.response"):
-            self._response = info
-            span = self._span
-            if not span.is_recording():
-                return
-            values: dict[str, Any] = {
-                n.GEN_AI_RESPONSE_MODEL: info.response_model,
-                n.GEN_AI_RESPONSE_ID: info.response_id,
-                n.GEN_AI_RESPONSE_FINISH_REASONS: list(info.finish_reasons) or None,
-                n.GEN_AI_USAGE_INPUT_TOKENS: info.input_tokens,
-                n.GEN_AI_USAGE_OUTPUT_TOKENS: info.output_tokens,
-            }
-            span.set_attributes({k: v for k, v in values.items() if v is not None})
-            if self._obs.content.enabled:
+        self._response = info
+        if self._recording and self._obs.content.enabled:
+            try:
                 output = self._obs.content.output_messages(info.output_text, info.finish_reasons)
                 if output is not None:
-                    span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, output)
+                    self._span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, output)
+            except Exception:
+                report_failure(f"{self.site}.response")
 
     def attempts(self, count: int) -> None:
-        with guard(f"{self.site}.attempts"):
-            if self._span.is_recording():
-                self._span.set_attribute(n.ATTEMPTS, count)
+        self._attempts = count
+
+    def _finish_span(self) -> None:
+        values: dict[str, Any] = {}
+        info = self._response
+        if info is not None:
+            if info.response_model is not None:
+                values[n.GEN_AI_RESPONSE_MODEL] = info.response_model
+            if info.response_id is not None:
+                values[n.GEN_AI_RESPONSE_ID] = info.response_id
+            if info.finish_reasons:
+                values[n.GEN_AI_RESPONSE_FINISH_REASONS] = list(info.finish_reasons)
+            if info.input_tokens is not None:
+                values[n.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
+            if info.output_tokens is not None:
+                values[n.GEN_AI_USAGE_OUTPUT_TOKENS] = info.output_tokens
+        if self._attempts is not None:
+            values[n.ATTEMPTS] = self._attempts
+        if values:
+            self._span.set_attributes(values)
 
     def _record(self, duration: float) -> None:
-        attributes: dict[str, Any] = dict(self._metric_attributes)
         response = self._response
-        if response is not None and response.response_model is not None:
-            attributes[n.GEN_AI_RESPONSE_MODEL] = response.response_model
-        if self._error_type is not None:
-            attributes[n.ERROR_TYPE] = self._error_type
+        response_model = response.response_model if response is not None else None
+        duration_attrs, input_attrs, output_attrs = self._plan.points(
+            response_model, self._error_type
+        )
         instruments = self._obs.instruments
-        instruments.operation_duration.record(duration, attributes)
+        instruments.operation_duration.record(duration, duration_attrs)
         if response is None:
             return
-        for token_type, count in (
-            (n.TOKEN_TYPE_INPUT, response.input_tokens),
-            (n.TOKEN_TYPE_OUTPUT, response.output_tokens),
-        ):
-            if count is not None:
-                instruments.token_usage.record(
-                    count, {**attributes, n.GEN_AI_TOKEN_TYPE: token_type}
-                )
+        if response.input_tokens is not None:
+            instruments.token_usage.record(response.input_tokens, input_attrs)
+        if response.output_tokens is not None:
+            instruments.token_usage.record(response.output_tokens, output_attrs)
 
 
 class OTelObserver:
@@ -264,6 +412,8 @@ class OTelObserver:
         self.tracer = tracer
         self.instruments = instruments
         self.content = content or ContentPolicy()
+        self.span_attributes = _AttributeCache()
+        self.metric_attributes = _AttributeCache()
 
     def generate(self, *, model: str, batch_size: int, provider: str) -> _GenerateScope:
         return _GenerateScope(

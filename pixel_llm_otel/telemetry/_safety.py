@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-__all__ = ["failure_count", "guard", "reset_failures", "safe"]
+__all__ = ["failure_count", "guard", "report_failure", "reset_failures", "safe"]
 
 _log = logging.getLogger("pixel_llm_otel.telemetry")
 
@@ -26,7 +26,9 @@ _lock = threading.Lock()
 _failures: dict[str, int] = {}
 
 
-def _report(site: str) -> None:
+def report_failure(site: str) -> None:
+    """Count (and log, the first time at ``site``) the exception being handled: call it from an
+    ``except Exception:`` block. The cheapest guard, for code that runs on every call."""
     with _lock:
         count = _failures.get(site, 0)
         _failures[site] = count + 1
@@ -56,7 +58,7 @@ class _Guard:
         tb: TracebackType | None,
     ) -> bool:
         if exc_type is not None and issubclass(exc_type, Exception):
-            _report(self.site)  # sys.exc_info() is still the swallowed exception here
+            report_failure(self.site)  # sys.exc_info() is still the swallowed exception here
             return True
         return False
 
@@ -81,7 +83,7 @@ def safe(site: str, default: R) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return fn(*args, **kwargs)
             except Exception:
-                _report(site)
+                report_failure(site)
                 return default
 
         return wrapper
