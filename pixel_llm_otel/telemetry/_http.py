@@ -9,6 +9,13 @@ and make sure no credential reaches a span: ``Authorization``-like headers captu
 
 If the host instrumented aiohttp itself, it is left as the host configured it (no resend count
 unless the host passes :func:`request_hook`), and never uninstrumented by us.
+
+The hooks run on every attempt, so the instrumentation gets the lean ones when it can: no header is
+recorded unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_*`` names some (read once, when
+instrumenting, as the instrumentation itself does), and then there is nothing to redact, so the
+request hook only sets the resend count and there is no response hook. The instrumentation's HTTP
+duration histogram is off by default (``http_metrics=True`` turns it on): it is not part of the
+telemetry contract, and ``gen_ai.client.operation.duration`` already times the chat operation.
 """
 
 from __future__ import annotations
@@ -40,13 +47,24 @@ _SENSITIVE = re.compile(
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 
 
+def _one() -> int:
+    return 1
+
+
+_attempt_source: Callable[[], int] | None = None
+
+
 def _current_attempt() -> int:
-    try:  # the module, not the package's ``retry`` decorator of the same name
-        module = importlib.import_module("pixel_llm_otel.resilience.retry")
-    except ImportError:
-        return 1
-    current = getattr(module, "current_attempt", None)
-    return int(current()) if callable(current) else 1
+    global _attempt_source
+    source = _attempt_source
+    if source is None:  # resolved once: the module, not the ``retry`` decorator of that name
+        try:
+            module = importlib.import_module("pixel_llm_otel.resilience.retry")
+        except ImportError:
+            module = None
+        current = getattr(module, "current_attempt", None)
+        source = _attempt_source = current if callable(current) else _one
+    return int(source())
 
 
 def _redact(span: Span) -> None:
@@ -71,6 +89,14 @@ def request_hook(span: Span, params: Any) -> None:
     _redact(span)
 
 
+@safe("http.request_hook", None)
+def _resend_hook(span: Span, params: Any) -> None:
+    """The request hook when no header is captured: only the resend count (nothing to redact)."""
+    attempt = _current_attempt()
+    if attempt > 1 and span is not None and span.is_recording():
+        span.set_attribute(n.HTTP_REQUEST_RESEND_COUNT, attempt - 1)
+
+
 @safe("http.response_hook", None)
 def response_hook(span: Span, params: Any) -> None:
     """aiohttp-client ``response_hook``: redact credentials (response headers included)."""
@@ -81,7 +107,9 @@ def response_hook(span: Span, params: Any) -> None:
 def url_filter(url: Any) -> str:
     """The URL as recorded on spans: no query string, no user info."""
     try:
-        return str(url.with_query(None).with_user(None).with_fragment(None))
+        if url.raw_query_string or url.raw_user or url.raw_fragment:
+            url = url.with_query(None).with_user(None).with_fragment(None)
+        return str(url)
     except Exception:  # not a yarl.URL: record nothing rather than something secret
         return ""
 
@@ -89,10 +117,28 @@ def url_filter(url: Any) -> str:
 _instrumented_by_us = False
 
 
-def instrument_aiohttp(tracer_provider: Any = None, meter_provider: Any = None) -> bool:
+def _captures_headers() -> bool:
+    """Whether the aiohttp instrumentation will record any header (read as it reads them)."""
+    try:
+        from opentelemetry.util.http import (
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST as REQUEST,
+        )
+        from opentelemetry.util.http import (
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE as RESPONSE,
+        )
+        from opentelemetry.util.http import get_custom_headers
+    except ImportError:  # cannot tell: keep the redacting hooks
+        return True
+    return bool(get_custom_headers(REQUEST) or get_custom_headers(RESPONSE))
+
+
+def instrument_aiohttp(
+    tracer_provider: Any = None, meter_provider: Any = None, *, http_metrics: bool = False
+) -> bool:
     """Instrument aiohttp client sessions with our hooks unless already instrumented.
 
-    Returns whether this call instrumented it.
+    ``http_metrics``: keep the instrumentation's HTTP duration histogram (off: it gets a no-op
+    meter provider). Returns whether this call instrumented it.
     """
     global _instrumented_by_us
     try:
@@ -102,11 +148,15 @@ def instrument_aiohttp(tracer_provider: Any = None, meter_provider: Any = None) 
     instrumentor = AioHttpClientInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         return False
-    hooks: dict[str, Callable[..., Any]] = {
-        "request_hook": request_hook,
-        "response_hook": response_hook,
-        "url_filter": url_filter,
-    }
+    hooks: dict[str, Callable[..., Any]] = {"url_filter": url_filter}
+    if _captures_headers():
+        hooks.update(request_hook=request_hook, response_hook=response_hook)
+    else:
+        hooks.update(request_hook=_resend_hook)
+    if not http_metrics:
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        meter_provider = NoOpMeterProvider()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **hooks)
     _instrumented_by_us = bool(instrumentor.is_instrumented_by_opentelemetry)
     return _instrumented_by_us

@@ -38,6 +38,8 @@ class PixelLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (off).
         content_max_chars: bound on each content attribute (default 4096).
         instrument_http: instrument aiohttp client sessions (default True).
+        http_metrics: keep the aiohttp instrumentation's HTTP duration histogram (default False:
+            not in the telemetry contract; ``gen_ai.client.operation.duration`` times the call).
     """
 
     _observer: OTelObserver | None = None
@@ -67,7 +69,11 @@ class PixelLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         hooks.set_observer(observer)
         self._observer, self._listener = observer, listener
         if kwargs.get("instrument_http", True):
-            instrument_aiohttp(tracer_provider=tracer_provider, meter_provider=meter_provider)
+            instrument_aiohttp(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                http_metrics=bool(kwargs.get("http_metrics", False)),
+            )
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._observer is not None and hooks.get_observer() is self._observer:

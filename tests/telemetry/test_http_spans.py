@@ -116,3 +116,49 @@ async def test_credentials_never_reach_telemetry(
             everything.extend(f"{k}={v}" for k, v in (event.attributes or {}).items())
     assert any(item.startswith("http.request.header.") for item in everything)
     assert [item for item in everything if SECRET in item] == []
+
+
+def _http_metric_names(cap: Captured) -> list[str]:
+    data = cap.reader.get_metrics_data()
+    return [
+        m.name
+        for rm in (data.resource_metrics if data else ())
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name.startswith("http.")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [({}, False), ({"http_metrics": True}, True)],
+    ids=["default-off", "opted-in"],
+)
+async def test_http_duration_metric_only_when_asked(
+    server: _Server, kwargs: dict[str, Any], expected: bool
+) -> None:
+    """The instrumentation's HTTP duration histogram (not in the contract) is opt-in."""
+    cap = make_captured(**kwargs)
+    await _chat_with_retry(cap, server.url)
+
+    assert len([s for s in cap.spans() if s.name == "POST"]) == 2  # the spans stay either way
+    assert bool(_http_metric_names(cap)) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded"),
+    [
+        ("http://h:1/v1/chat/completions", "http://h:1/v1/chat/completions"),
+        ("http://h:1/v1/chat?api_key=s#frag", "http://h:1/v1/chat"),
+        ("http://user:pw@h:1/v1/chat", "http://h:1/v1/chat"),
+    ],
+    ids=["plain", "query-and-fragment", "user-info"],
+)
+def test_url_filter_drops_query_user_and_fragment(url: str, recorded: str) -> None:
+    """Recorded URLs never carry a query string, user info or fragment."""
+    from yarl import URL
+
+    from pixel_llm_otel.telemetry._http import url_filter
+
+    assert url_filter(URL(url)) == recorded
+    assert url_filter(object()) == ""
