@@ -37,6 +37,13 @@ from ._logs import OTelLogHandler
 __all__ = ["DEFAULT_SERVICE_NAME", "TelemetryHandle", "configure"]
 
 DEFAULT_SERVICE_NAME = "pixel-llm"
+#: Spans per export batch unless ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` says otherwise (the SDK's
+#: default is 512). Queued spans live until their batch is exported; at 512 (~128 generate calls)
+#: they outlive two young-generation collections and are promoted to the oldest generation, whose
+#: full collections walk the whole heap (~100-150 ms with torch loaded, every ~3,000 calls). At
+#: 128 they die young: no full collections in 6,000 calls, ~40 us/call less GC, and the same
+#: process CPU with OTLP/HTTP export to a local collector.
+DEFAULT_EXPORT_BATCH_SIZE = 128
 _PACKAGE_LOGGER = "pixel_llm_otel"
 _log = logging.getLogger("pixel_llm_otel.telemetry")
 
@@ -184,10 +191,10 @@ def configure(
             timeout=_seconds(export_timeout, "export_timeout"),
         )
         interval = _seconds(export_interval, "export_interval")
-        batch_size = None
-        if max_queue_size is not None:  # a batch never larger than the queue (SDK rule)
-            default_batch = int(os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") or 512)
-            batch_size = min(default_batch, max_queue_size)
+        env_batch = os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
+        batch_size = int(env_batch) if env_batch else DEFAULT_EXPORT_BATCH_SIZE
+        queue_size = max_queue_size or int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 2048)
+        batch_size = min(batch_size, queue_size)  # a batch never larger than the queue (SDK rule)
         resource = _resource(service_name, resource_attributes)
         handle = TelemetryHandle(enabled=True)
         owned: list[str] = []

@@ -268,3 +268,27 @@ def test_unreachable_collector_never_blocks_and_drops_are_counted() -> None:
     start = time.perf_counter()
     handle.shutdown()
     assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    ("env", "kwargs", "expected"),
+    [
+        pytest.param({}, {}, (2048, 128), id="default"),
+        pytest.param({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"}, {}, (2048, 512), id="env-batch"),
+        pytest.param({"OTEL_BSP_MAX_QUEUE_SIZE": "64"}, {}, (64, 64), id="env-small-queue"),
+        pytest.param({}, {"max_queue_size": 16}, (16, 16), id="small-queue-arg"),
+    ],
+)
+def test_span_export_batches_default_small_and_follow_env(
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    kwargs: dict[str, int],
+    expected: tuple[int, int],
+) -> None:
+    """Export batches of 128 spans (queued spans die young); OTEL_BSP_* and the queue bound win."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    handle = configure(span_exporter=InMemorySpanExporter(), enable_logs=False, **kwargs)
+    (processor,) = _span_processors(handle)
+    batch = processor._batch_processor  # type: ignore[attr-defined]
+    assert (batch._max_queue_size, batch._max_export_batch_size) == expected
