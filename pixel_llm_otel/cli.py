@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import signal
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .sim import SimulatorServer
+    from .sim import FaultSpec, SimulatorServer
 
 __all__ = ["build_parser", "main"]
 
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=1234, help="port; 0 picks a free one")
     sim.add_argument("--scenario", default="healthy", choices=sorted(SCENARIOS))
     sim.add_argument("--seed", type=int, default=None, help="seed for fault draws")
+    sim.add_argument(
+        "--latency",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fixed latency added before every chat answer, replacing the scenario's",
+    )
     sim.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1")
     sim.add_argument(
         "--admin-port",
@@ -107,10 +115,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from .sim import SimulatorServer
 
     try:
+        scenario: str | FaultSpec = args.scenario
+        if args.latency is not None:
+            scenario = _with_latency(args.scenario, args.latency)
         server = SimulatorServer(
             host=args.host,
             port=args.port,
-            scenario=args.scenario,
+            scenario=scenario,
             seed=args.seed,
             api_key=args.api_key,
             admin_port=args.admin_port,
@@ -131,6 +142,16 @@ def _simulate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # pragma: no cover - the signal handlers normally stop it
         pass
     return 0
+
+
+def _with_latency(scenario: str, seconds: float) -> FaultSpec:
+    """The named scenario with a fixed added latency (``ValidationError`` when negative)."""
+    from .sim.faults import Latency
+    from .sim.scenarios import resolve
+
+    return dataclasses.replace(
+        resolve(scenario), latency=Latency.from_value(seconds, field_name="--latency")
+    )
 
 
 async def _serve(server: SimulatorServer) -> None:

@@ -119,3 +119,33 @@ def test_demo_missing_is_a_clear_error(
     monkeypatch.setitem(sys.modules, "pixel_llm_otel.demo", types.ModuleType("pixel_llm_otel.demo"))
     assert cli.main(["demo"]) == 2
     assert "demo is not available" in capsys.readouterr().err
+
+
+def test_simulate_latency_option_sets_a_fixed_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--latency 0.05 serves the scenario with a fixed 50 ms latency; its other faults stay."""
+    seen: list[object] = []
+
+    def fake_run(coro: types.CoroutineType[object, object, None]) -> None:
+        coro.close()  # never serve: only the server it was given matters
+
+    import pixel_llm_otel.sim as sim
+
+    real = sim.SimulatorServer
+
+    def capture(**kwargs: object) -> object:
+        seen.append(kwargs["scenario"])
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sim, "SimulatorServer", capture)
+    monkeypatch.setattr(cli.asyncio, "run", fake_run)
+    assert cli.main(["simulate", "--port", "0", "--scenario", "flaky", "--latency", "0.05"]) == 0
+    (spec,) = seen
+    assert isinstance(spec, sim.FaultSpec)
+    assert spec.latency == sim.Latency.fixed(0.05)
+    assert spec.rates == sim.SCENARIOS["flaky"].rates
+
+
+def test_simulate_rejects_negative_latency(capsys: pytest.CaptureFixture[str]) -> None:
+    """--latency -1 exits 2 with a message naming --latency."""
+    assert cli.main(["simulate", "--port", "0", "--latency", "-1"]) == 2
+    assert "--latency" in capsys.readouterr().err
