@@ -80,11 +80,13 @@ def chaos_run(e2e_stack: Stack) -> ChaosRun:
     """The chaos story (e2e_chaos.py) in this process: OTEL_* variables set with monkeypatch,
     then pixel_llm_otel.telemetry.configure() with no arguments; shut down (flushed) before the
     tests look at the backends, and the OpenTelemetry globals reset afterwards."""
+    from pixel_llm_otel.telemetry import PixelLLMInstrumentor, configure
     from pixel_llm_otel.telemetry import _configure as configure_module
-    from pixel_llm_otel.telemetry import configure
 
     if configure_module._active is not None:  # left by an earlier test of the session
         configure_module._active.shutdown()
+    if PixelLLMInstrumentor().is_instrumented_by_opentelemetry:
+        PixelLLMInstrumentor().uninstrument()
     reset_otel_globals()
     service = unique("e2e-chaos")
     with pytest.MonkeyPatch.context() as mp:

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -266,9 +265,3 @@ def iter_strings(node: Any) -> Iterator[str]:
 def contains(node: Any, needle: str) -> bool:
     """Whether `needle` occurs in any string of a JSON value."""
     return any(needle in s for s in iter_strings(node))
-
-
-def monotonic_deadline(seconds: float) -> Callable[[], bool]:
-    """A callable that turns True once `seconds` have passed."""
-    end = time.monotonic() + seconds
-    return lambda: time.monotonic() >= end

@@ -191,8 +191,7 @@ def test_trace_tree_in_jaeger(
 
 
 def test_retried_call_trace(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
-    """503 then ok: the resent POST carries http.request.resend_count=1, the chat span one
-    pixel_llm.retry event, and the simulator got each attempt's own traceparent."""
+    """503 then ok: resend_count=1 on the resent POST, one retry event, traceparent per attempt."""
     trace = trace_of(e2e_stack, chaos_run, "retried", min_spans=5)
     first, second = spans_named(trace, "POST")
     assert "http.request.resend_count" not in tags(first)
@@ -217,9 +216,9 @@ def test_retried_call_trace(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
             },
         )
     ]
-    sent = {r.traceparent for r in chaos_run.requests if r.traceparent}
+    sent = {tuple(r.traceparent.split("-")[1:3]) for r in chaos_run.requests if r.traceparent}
     trace_id = chaos_run.trace_id("retried")
-    assert {f"00-{trace_id}-{p['spanID']}-03" for p in (first, second)} <= sent
+    assert {(trace_id, first["spanID"]), (trace_id, second["spanID"])} <= sent
 
 
 def test_retried_call_in_otlp_api(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
@@ -242,8 +241,7 @@ def test_retried_call_in_otlp_api(chaos_run: ChaosRun, e2e_stack: Stack) -> None
 def test_exhausted_call_has_retry_breaker_and_fallback_events(
     chaos_run: ChaosRun, e2e_stack: Stack
 ) -> None:
-    """503 x3: two retry events, the breaker's closed -> open transition and the exception on
-    the chat span (status ERROR); the cache fallback event on the generate span (not an error)."""
+    """503 x3: retry, breaker-open and exception events on chat; cache fallback on generate."""
     trace = trace_of(e2e_stack, chaos_run, "exhausted", min_spans=6)
     posts = spans_named(trace, "POST")
     assert [tags(p).get("http.request.resend_count") for p in posts] == [None, 1, 2]
@@ -283,8 +281,7 @@ def test_exhausted_call_has_retry_breaker_and_fallback_events(
 def test_rejected_call_has_rejection_and_fallback_chain(
     chaos_run: ChaosRun, e2e_stack: Stack
 ) -> None:
-    """Breaker open: no POST, a rejected event on the chat span, then cache (empty) and
-    default (served) fallback events in order on the generate span."""
+    """Breaker open: no POST, a rejected event, cache (empty) then default (served) fallback."""
     trace = trace_of(e2e_stack, chaos_run, "rejected", min_spans=3)
     (chat,) = spans_named(trace, CHAT)
     assert span_events(chat)[0] == (
@@ -464,8 +461,7 @@ PANEL_QUERIES = [
 def test_dashboard_panel_returns_data(
     chaos_run: ChaosRun, e2e_stack: Stack, settled: float, query: PanelQuery
 ) -> None:
-    """The panel's PromQL, with $service/$model set to the run's, returns at least one finite
-    value right after the chaos run."""
+    """The panel's PromQL for the run's service and model returns at least one finite value."""
     promql = render(query.expr, {"service": chaos_run.service, "model": MODEL})
     result = query_at(e2e_stack, promql, settled)
     assert result, f"{query.name}: no data for {promql}"
@@ -477,8 +473,7 @@ def test_dashboard_panel_returns_data(
 
 
 def test_no_prompt_or_key_reaches_the_collector(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
-    """Capture off: the prompt and the API key appear in nothing the collector received (its
-    debug exporter prints every span, metric and log record) nor in any span Jaeger stored."""
+    """Capture off: no prompt or API key in the collector's debug output or in Jaeger's spans."""
     last = chaos_run.trace_id("healthy-end")
     log = e2e_stack.collector.log_path
     wait_until(lambda: last in log.read_text(errors="replace"), timeout=30, what="debug output")

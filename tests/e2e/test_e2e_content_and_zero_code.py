@@ -35,9 +35,7 @@ TWO_POSTS = ("pixel_llm.generate", ("pixel_llm.encode",), (CHAT, ("POST",), ("PO
 def test_opt_in_captures_prompt_never_the_key(
     e2e_stack: Stack, start_app: Callable[..., AppProcess], sim: SimulatorThread
 ) -> None:
-    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true: the chat span carries the
-    prompt in gen_ai.input.messages and the collector's debug output shows it; with every
-    request header captured, Authorization is [REDACTED] and the key appears nowhere."""
+    """Content opt-in: the prompt is captured, Authorization is [REDACTED], the key is nowhere."""
     service = unique("e2e-content")
     prompt, key = unique("e2e-opt-in-prompt"), unique("sk-e2e-opt-in")
     env = {
@@ -77,9 +75,7 @@ def test_opt_in_captures_prompt_never_the_key(
 def test_zero_code_app_reaches_jaeger_and_prometheus(
     e2e_stack: Stack, start_app: Callable[..., AppProcess], sim: SimulatorThread
 ) -> None:
-    """`opentelemetry-instrument python e2e_app.py` (no configure() call): the entry point
-    instruments the package, the trace has the contract's tree and the metrics reach Prometheus
-    under the service's job."""
+    """Zero code (opentelemetry-instrument): the contract's trace tree and metrics arrive."""
     service = unique("e2e-zero-code")
     env = {
         **e2e_stack.otel_env(service),
