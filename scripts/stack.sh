@@ -70,7 +70,8 @@ EOF
 argv_of() {  # argv_of NAME COLLECTOR_CONFIG
   case "$1" in
     otelcol) echo "$BIN/otelcol --config=$2" ;;
-    jaeger) echo "$BIN/jaeger --config=$repo/collector/jaeger/config.yaml" ;;
+    # OTEL_TRACES_SAMPLER=always_off: Jaeger would trace its own queries into our collector
+    jaeger) echo "env OTEL_TRACES_SAMPLER=always_off $BIN/jaeger --config=$repo/collector/jaeger/config.yaml" ;;
     alertmanager) echo "$BIN/alertmanager --config.file=$repo/collector/alertmanager/alertmanager.yml" \
       "--storage.path=$DATA/alertmanager --web.listen-address=127.0.0.1:9093 --cluster.listen-address=" ;;
     prometheus) echo "$BIN/prometheus --config.file=$repo/collector/prometheus/prometheus.yml" \

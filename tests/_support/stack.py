@@ -138,6 +138,8 @@ class Jaeger(ManagedProcess, JaegerAPI):
             "JAEGER_HEALTH_ENDPOINT": f"127.0.0.1:{self.health_port}",
             "JAEGER_METRICS_HOST": "127.0.0.1",
             "JAEGER_METRICS_PORT": str(self.metrics_port),
+            # Jaeger traces its own queries to OTLP 127.0.0.1:4317 unless told not to sample
+            "OTEL_TRACES_SAMPLER": "always_off",
         }
         super().__init__(
             name="jaeger",
