@@ -9,22 +9,37 @@ with one :func:`~pixel_llm_otel.telemetry.configure` call, and none sees another
     otlp    configure(endpoint=<local OTLP/HTTP receiver>): traces, metrics and logs exported
     down    configure(endpoint=<closed loopback port>): the collector is down
 
-The simulator (``pixel-llm-otel simulate``, scenario ``healthy``: no added latency) runs in its own
-process, and so does the OTLP receiver (the project's collector binary from
-``~/.cache/pixel-llm-otel/bin`` with a debug exporter when it is there, else a small aiohttp
-receiver answering 200 on /v1/traces, /v1/metrics, /v1/logs). Only one worker runs calls at a
-time; the rounds interleave the variants (the order rotates each round) so drift on a shared
+Two operating points, in the same run:
+
+    zero latency   the issue's definition: the simulator (``pixel-llm-otel simulate``, scenario
+                   ``healthy``) answers at once, calls are sequential; telemetry is compared with
+                   a ~1 ms call, so this is the worst case
+    realistic      the same simulator with ``--latency 0.05`` (a fast local LLM), concurrency 16
+                   (``--latency``, ``--realistic-concurrency``): variants ``off@lat``, ``sdk@lat``
+                   and ``otlp@lat``; throughput is bounded by the server, so the cost shows as
+                   CPU time per call rather than as lost throughput
+
+Per-call overhead is reported in microseconds twice: from wall time (1/throughput, sequential
+calls only) and from the worker's process CPU time (all its threads: the event loop and the
+SDK's export threads), both as medians of per-round differences against ``off``.
+
+Each simulator runs in its own process, and so does the OTLP receiver (the project's collector
+binary from ``~/.cache/pixel-llm-otel/bin`` with a debug exporter when it is there, else a small
+aiohttp receiver answering 200 on /v1/traces, /v1/metrics, /v1/logs). Only one worker runs calls
+at a time; the rounds interleave the variants (the order rotates each round) so drift on a shared
 machine hits them alike, and medians over rounds are reported. The encoder is a stand-in that
 returns the same features for the same small image at no cost, so the encode span is still
 there but encoder time is equal (and ~0) in every variant.
 
-Phases: (1) throughput, sequential calls, instrumented/uninstrumented per round; (2) p50/p99
+Phases: (1) throughput at zero latency, instrumented/uninstrumented per round, then the same at
+the realistic latency; (2) p50/p99
 latency, endpoint down vs up, over the same rounds; (3) memory: a fresh ``down`` worker makes
 10,000 calls, RSS sampled every 1,000, plus the dropped-span count from ``handle.dropped()``.
 
     python benchmarks/bench_telemetry_overhead.py            # full run (~2 minutes)
     python benchmarks/bench_telemetry_overhead.py --quick    # a few hundred calls, < 30 s
     python benchmarks/bench_telemetry_overhead.py --profile sdk   # cProfile of one variant
+    python benchmarks/bench_telemetry_overhead.py --latency 0     # skip the realistic variant
 
 Targets are reported with pass/fail marks; the exit code never depends on them.
 """
@@ -61,6 +76,11 @@ VARIANTS: dict[str, str] = {
     "otlp": "OTLP/HTTP to receiver (up)",
     "down": "OTLP/HTTP to closed port (down)",
 }
+REALISTIC: dict[str, str] = {
+    "off@lat": "uninstrumented",
+    "sdk@lat": "SDK, no-op exporter",
+    "otlp@lat": "OTLP/HTTP to receiver (up)",
+}
 THROUGHPUT_TARGET = 0.95  # instrumented / uninstrumented calls per second, at least
 P99_TARGET = 1.05  # p99 endpoint down / endpoint up, at most
 MEMORY_TARGET_MIB = 10.0  # RSS growth after warm-up, at most (a span is ~1-2 KiB: 40k queued
@@ -94,6 +114,7 @@ def _rss_bytes() -> int:
 
 def _setup_telemetry(variant: str, otlp_url: str | None) -> tuple[Any, Any]:
     """``(handle, counting exporter)`` for ``variant``; ``(None, None)`` when uninstrumented."""
+    variant = variant.split("@")[0]  # "sdk@lat": the sdk set-up, against the other simulator
     if variant.startswith("off"):
         return None, None
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -152,9 +173,17 @@ class _Worker:
     def run_calls(self, count: int, concurrency: int) -> list[float]:
         return self.loop.run_until_complete(self.calls_async(count, concurrency))
 
+    def timed_calls(self, count: int, concurrency: int) -> tuple[float, list[float], float]:
+        """``(wall s, latencies, process CPU s)`` of ``count`` calls, export settled after."""
+        cpu, started = time.process_time(), time.perf_counter()
+        latencies = self.run_calls(count, concurrency)
+        wall = time.perf_counter() - started
+        self.settle()  # export work of these calls is theirs: counted in CPU, not in wall
+        return wall, latencies, time.process_time() - cpu
+
     def settle(self) -> None:
         """Finish background export work now, so it does not run during another variant."""
-        if self.handle is not None and self.variant != "down":
+        if self.handle is not None and not self.variant.startswith("down"):
             self.handle.force_flush(5000)
 
     def info(self) -> dict[str, Any]:
@@ -241,11 +270,7 @@ def worker_main(
         command, args = conn.recv()
         try:
             if command == "run":
-                started = time.perf_counter()
-                latencies = worker.run_calls(*args)
-                wall = time.perf_counter() - started
-                worker.settle()
-                conn.send(("ok", (wall, latencies)))
+                conn.send(("ok", worker.timed_calls(*args)))
             elif command == "memory":
                 conn.send(("ok", _memory(worker, *args)))
             elif command == "profile":
@@ -255,7 +280,7 @@ def worker_main(
             else:  # stop
                 with contextlib.suppress(Exception):
                     worker.loop.run_until_complete(worker.llm.aclose())
-                if worker.handle is not None and variant != "down":
+                if worker.handle is not None and not variant.startswith("down"):
                     worker.handle.shutdown()
                 conn.send(("ok", None))
                 return
@@ -318,10 +343,12 @@ def _wait_port(port: int, process: subprocess.Popen[Any], timeout: float) -> boo
 
 
 @contextlib.contextmanager
-def simulator() -> Iterator[str]:
-    """``pixel-llm-otel simulate`` (healthy, zero latency) in its own process; its base URL."""
+def simulator(latency: float = 0.0) -> Iterator[str]:
+    """``pixel-llm-otel simulate`` (healthy, ``latency`` s added) in its own process; base URL."""
     command = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0",
                "--scenario", "healthy", "--seed", "1", "--log-level", "WARNING"]  # fmt: skip
+    if latency > 0:
+        command += ["--latency", str(latency)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
@@ -420,12 +447,24 @@ class Rounds:
 
     rates: dict[str, list[float]] = field(default_factory=dict)  # calls per second, per round
     latencies: dict[str, list[list[float]]] = field(default_factory=dict)  # per round
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # process CPU s per call, per round
 
-    def add(self, variant: str, wall: float, latencies: list[float]) -> None:
+    def add(self, variant: str, wall: float, latencies: list[float], cpu: float) -> None:
         self.rates.setdefault(variant, []).append(len(latencies) / wall)
         self.latencies.setdefault(variant, []).append(latencies)
+        self.cpu.setdefault(variant, []).append(cpu / len(latencies))
 
-    def ratios(self, variant: str, base: str = "off") -> list[float]:
+    def wall_overhead_us(self, variant: str, base: str) -> float:
+        """Median over rounds of 1/throughput minus the base's: wall microseconds per call."""
+        pairs = zip(self.rates[variant], self.rates[base], strict=True)
+        return statistics.median(1e6 / a - 1e6 / b for a, b in pairs)
+
+    def cpu_overhead_us(self, variant: str, base: str) -> float:
+        """Median over rounds of process CPU per call minus the base's, in microseconds."""
+        pairs = zip(self.cpu[variant], self.cpu[base], strict=True)
+        return statistics.median((a - b) * 1e6 for a, b in pairs)
+
+    def ratios(self, variant: str, base: str) -> list[float]:
         """Per-round throughput ratios ``variant / base`` (same round, so the same drift)."""
         return [a / b for a, b in zip(self.rates[variant], self.rates[base], strict=True)]
 
@@ -457,34 +496,53 @@ def run_rounds(
     for index in range(rounds):
         rotated = order[index % len(order):] + order[:index % len(order)]  # fmt: skip
         for variant in rotated:
-            wall, latencies = workers[variant].call("run", calls, concurrency)
-            results.add(variant, wall, latencies)
+            wall, latencies, cpu = workers[variant].call("run", calls, concurrency)
+            results.add(variant, wall, latencies, cpu)
         line = "  ".join(f"{v} {results.rates[v][-1]:7.0f}/s" for v in order)
         print(f"  round {index + 1}/{rounds}: {line}", flush=True)
     return results
 
 
-def report_throughput(results: Rounds) -> list[tuple[str, str, str, bool | None]]:
-    print("\nThroughput and latency (sequential generate_async calls; median over rounds)")
-    print(f"{'variant':<34}{'calls/s':>9}{'ratio':>8}{'ratio range':>14}"
-          f"{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
+def report_throughput(
+    results: Rounds, variants: dict[str, str], base: str, title: str, tag: str, wall_us: bool
+) -> list[tuple[str, str, str, bool | None]]:
+    """One operating point: throughput ratio and per-call overhead of each variant vs ``base``.
+
+    ``wall_us``: also report the wall-time overhead per call (meaningful for sequential calls
+    only; with calls in flight concurrently, 1/throughput is not the time of one call).
+    """
+    print(f"\n{title} (median over rounds; overhead = median of per-round differences vs "
+          f"{base})")  # fmt: skip
+    print(f"{'variant':<34}{'calls/s':>9}{'ratio':>8}{'ratio range':>14}{'p50 ms':>9}"
+          f"{'p99 ms':>9}{'CPU us':>8}{'+CPU us':>9}{'+wall us':>10}")  # fmt: skip
     rows: list[tuple[str, str, str, bool | None]] = []
-    for variant, label in VARIANTS.items():
+    for variant, label in variants.items():
         if variant not in results.rates:
             continue
         rate = statistics.median(results.rates[variant])
-        ratios = results.ratios(variant)
+        ratios = results.ratios(variant, base)
         pooled = results.pooled(variant)
         ratio = statistics.median(ratios)
         p50, p99 = percentile(pooled, 0.5) * 1e3, percentile(pooled, 0.99) * 1e3
-        print(f"{label:<34}{rate:>9.0f}{ratio:>8.3f}{_spread(ratios):>14}{p50:>9.3f}{p99:>9.3f}")
-        if variant != "off":
-            target = f">= {THROUGHPUT_TARGET}" if variant != "off2" else "~1 (noise)"
-            ok = ratio >= THROUGHPUT_TARGET if variant != "off2" else None
-            rows.append((f"throughput {variant}/off", target, f"{ratio:.3f}", ok))
-    off = results.rates["off"]
-    print(f"round-to-round spread of the baseline: {_spread(off)} calls/s "
-          f"(cv {statistics.pstdev(off) / statistics.mean(off):.1%})")  # fmt: skip
+        cpu = statistics.median(results.cpu[variant]) * 1e6
+        cpu_over = results.cpu_overhead_us(variant, base)
+        wall_over = results.wall_overhead_us(variant, base) if wall_us else None
+        wall_text = f"{wall_over:>10.0f}" if wall_over is not None else f"{'-':>10}"
+        print(f"{label:<34}{rate:>9.0f}{ratio:>8.3f}{_spread(ratios):>14}{p50:>9.3f}{p99:>9.3f}"
+              f"{cpu:>8.0f}{cpu_over:>9.0f}{wall_text}")  # fmt: skip
+        if variant == base:
+            continue
+        if variant.startswith("off"):
+            rows.append((f"throughput {variant}/{base}", "~1 (noise)", f"{ratio:.3f}", None))
+            continue
+        name = variant.split("@")[0]
+        rows.append((f"{tag}: throughput {name}/off", f">= {THROUGHPUT_TARGET}", f"{ratio:.3f}",
+                     ratio >= THROUGHPUT_TARGET))  # fmt: skip
+        over = f"{cpu_over:+.0f} CPU" if wall_over is None else f"{wall_over:+.0f} wall"
+        rows.append((f"{tag}: overhead {name} us/call", "(info)", over, None))
+    spread = results.rates[base]
+    print(f"round-to-round spread of the baseline: {_spread(spread)} calls/s "
+          f"(cv {statistics.pstdev(spread) / statistics.mean(spread):.1%})")  # fmt: skip
     return rows
 
 
@@ -540,10 +598,10 @@ def report_memory(
 
 def print_summary(rows: list[tuple[str, str, str, bool | None]]) -> None:
     print("\nSummary (benchmarks report; the exit code does not depend on these)")
-    print(f"{'check':<34}{'target':>14}{'measured':>14}  result")
+    print(f"{'check':<46}{'target':>12}{'measured':>14}  result")
     for name, target, measured, ok in rows:
         mark = "-" if ok is None else _mark(ok)
-        print(f"{name:<34}{target:>14}{measured:>14}  {mark}")
+        print(f"{name:<46}{target:>12}{measured:>14}  {mark}")
 
 
 @dataclass(frozen=True)
@@ -552,6 +610,7 @@ class Plan:
     calls: int
     memory_calls: int
     memory_every: int
+    realistic_calls: int
 
 
 def _start(
@@ -559,7 +618,8 @@ def _start(
 ) -> dict[str, WorkerProcess]:
     down_url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
     workers = {
-        v: WorkerProcess(v, sim_url, down_url if v == "down" else otlp_url, quiet) for v in variants
+        v: WorkerProcess(v, sim_url, down_url if v.startswith("down") else otlp_url, quiet)
+        for v in variants
     }
     for worker in workers.values():
         worker.wait_ready()
@@ -569,6 +629,24 @@ def _start(
 def _close(workers: dict[str, WorkerProcess]) -> None:
     for worker in workers.values():
         worker.close()
+
+
+def run_realistic(
+    args: argparse.Namespace, plan: Plan, otlp_url: str
+) -> tuple[Rounds, dict[str, dict[str, Any]]]:
+    """The realistic operating point: its own simulator (fixed latency) and workers."""
+    with simulator(args.latency) as sim_url:
+        print(f"realistic: simulator {sim_url} (+{args.latency * 1e3:g} ms), {plan.rounds} rounds "
+              f"x {plan.realistic_calls} calls, concurrency {args.realistic_concurrency}",
+              flush=True)  # fmt: skip
+        workers = _start(list(REALISTIC), sim_url, otlp_url, not args.verbose)
+        try:
+            results = run_rounds(
+                workers, plan.rounds, plan.realistic_calls, args.realistic_concurrency
+            )
+            return results, {v: w.call("info") for v, w in workers.items()}
+        finally:
+            _close(workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -587,19 +665,34 @@ def main(argv: list[str] | None = None) -> int:
         help="only run this variant under cProfile and print the top entries",
     )  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="keep the workers' stderr")
+    parser.add_argument(
+        "--latency", type=float, default=0.05,
+        help="added latency (s) of the realistic variant's simulator; 0 skips it (default 0.05)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--realistic-concurrency", type=int, default=16,
+        help="calls in flight per worker in the realistic variant (default 16)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--realistic-calls", type=int, default=None,
+        help="calls per variant per round in the realistic variant",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    plan = Plan(5, 1000, 10_000, 1000) if not args.quick else Plan(3, 100, 1000, 100)
+    plan = Plan(5, 1000, 10_000, 1000, 640) if not args.quick else Plan(3, 100, 1000, 100, 160)
     plan = Plan(
         args.rounds or plan.rounds,
         args.calls or plan.calls,
         args.memory_calls or plan.memory_calls,
         max(1, (args.memory_calls or plan.memory_calls) // 10),
+        args.realistic_calls or plan.realistic_calls,
     )
     started = time.perf_counter()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     with simulator() as sim_url, otlp_receiver(args.receiver) as (otlp_url, receiver):
         print(f"simulator {sim_url} (healthy, own process); receiver: {receiver}")
-        print(f"{os.cpu_count()} CPUs; {plan.rounds} rounds x {plan.calls} calls per variant, "
-              f"concurrency {args.concurrency}; fixed no-cost encoder")  # fmt: skip
+        print(f"{os.cpu_count()} CPUs, load average {load} at start; {plan.rounds} rounds x "
+              f"{plan.calls} calls per variant, concurrency {args.concurrency}; fixed no-cost "
+              "encoder")  # fmt: skip
         if args.profile:
             workers = _start([args.profile], sim_url, otlp_url, not args.verbose)
             try:
@@ -610,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         workers = _start(list(VARIANTS), sim_url, otlp_url, not args.verbose)
         try:
+            print("zero latency:", flush=True)
             results = run_rounds(workers, plan.rounds, plan.calls, args.concurrency)
             infos = {v: w.call("info") for v, w in workers.items()}
             print(f"memory: {plan.memory_calls:,} more calls each for down and off ...", flush=True)
@@ -619,11 +713,24 @@ def main(argv: list[str] | None = None) -> int:
             }
         finally:
             _close(workers)
+        realistic = None
+        if args.latency > 0:
+            realistic, realistic_infos = run_realistic(args, plan, otlp_url)
+            infos.update(realistic_infos)
     for variant, info in infos.items():
         if info["failures"] or info["retries"]:
             print(f"warning: {variant}: {info['failures']} failed calls, "
                   f"{info['retries']} retries (the simulator should be healthy)")  # fmt: skip
-    rows = report_throughput(results)
+    rows = report_throughput(
+        results, VARIANTS, "off", "Zero latency: sequential generate_async calls (issue 4's "
+        "definition; the worst case)", "zero latency", wall_us=args.concurrency == 1,
+    )  # fmt: skip
+    if realistic is not None:
+        point = f"+{args.latency * 1e3:g} ms, c={args.realistic_concurrency}"
+        rows += report_throughput(
+            realistic, REALISTIC, "off@lat", f"Realistic: simulator {point} (calls in flight)",
+            point, wall_us=False,
+        )  # fmt: skip
     exported, sdk_calls = infos["sdk"]["exported_spans"], infos["sdk"]["calls"]
     print(f"spans per call (sdk variant, counted by its exporter): {exported / sdk_calls:.2f}")
     rows += report_down(results)
