@@ -7,6 +7,7 @@ resilience events. Test helpers live in :mod:`pixel_llm_otel.monitoring.testing`
 
 from __future__ import annotations
 
+from ._forward import add_log_forwarder, remove_log_forwarder
 from ._json import REDACTED, JsonFormatter, TraceContextFilter, redact
 from .metrics import ErrorMetrics
 from .structured_logger import StructuredLogger
@@ -17,5 +18,7 @@ __all__ = [
     "JsonFormatter",
     "StructuredLogger",
     "TraceContextFilter",
+    "add_log_forwarder",
     "redact",
+    "remove_log_forwarder",
 ]

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from ..errors import ErrorCode, ValidationError
 from . import _capture
+from ._forward import FORWARDER
 from ._json import JsonFormatter, TraceContextFilter, prepare_record
 
 __all__ = ["JsonFormatter", "StructuredLogger", "TraceContextFilter"]
@@ -101,6 +102,7 @@ class _Core:
         self.logger = logging.Logger(name, level)
         self.logger.propagate = False
         self.logger.addHandler(self.handler)
+        self.logger.addHandler(FORWARDER)  # extra sinks (OTLP), on the caller's thread
         self.listener = _Listener(self.queue, target)
         self.listener.start()
         self._close_lock = threading.Lock()
