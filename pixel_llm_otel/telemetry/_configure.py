@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from .._version import __version__
 from ..errors import ValidationError
+from ..monitoring import add_log_forwarder, remove_log_forwarder
 from . import _names as n
 from ._dropped import DroppedStats, DroppedTelemetry
 from ._exporters import ExportSettings, build_exporter, parse_headers
@@ -106,6 +107,7 @@ class TelemetryHandle:
             self._instrumented = False
         if self._log_handler is not None:
             logging.getLogger(_PACKAGE_LOGGER).removeHandler(self._log_handler)
+            remove_log_forwarder(self._log_handler)
             self._log_handler = None
         for signal, provider in self._owned_providers():
             try:
@@ -240,6 +242,8 @@ def configure(
             owned.append("logs")
             handle._log_handler = OTelLogHandler(logger_provider)
             logging.getLogger(_PACKAGE_LOGGER).addHandler(handle._log_handler)
+            # StructuredLogger's private loggers do not propagate: they forward instead
+            add_log_forwarder(handle._log_handler)
 
         handle.tracer_provider, handle.meter_provider = tracer_provider, meter_provider
         handle.logger_provider, handle.owned = logger_provider, tuple(owned)

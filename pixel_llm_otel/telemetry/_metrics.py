@@ -132,6 +132,7 @@ def register_breaker_gauge(meter: Meter) -> None:
     meter.create_observable_gauge(
         n.METRIC_BREAKER_STATE,
         callbacks=[_observe_breakers],
-        unit="1",
+        # not "1": the collector's prometheus exporter would append _ratio to the name
+        unit="",
         description="1 for the breaker's current state, 0 for the other states.",
     )

@@ -87,22 +87,6 @@ HISTOGRAMS = {
 }
 
 
-# Known defect, not of this suite: the gauge is created with unit "1", so the collector's
-# prometheus exporter names it pixel_llm_circuit_breaker_state_ratio (contract, dashboards and
-# the breaker alert use pixel_llm_circuit_breaker_state). Fix: unit "" (or "{state}") in
-# pixel_llm_otel/telemetry/_metrics.py register_breaker_gauge; then drop these markers.
-BREAKER_GAUGE_NAME_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="pixel_llm.circuit_breaker.state has unit '1' -> exported as "
-    "pixel_llm_circuit_breaker_state_ratio (telemetry/_metrics.py)",
-)
-
-
-def _uses_breaker_gauge(expr: str) -> bool:
-    """Whether a query needs the gauge's series (an `or vector(0)` fallback does not)."""
-    return "pixel_llm_circuit_breaker_state{" in expr and "vector(0)" not in expr
-
-
 def contract_prometheus_names() -> set[str]:
     """The [Prometheus] column of the contract's metrics table (`_*` suffixes dropped)."""
     names = set()
@@ -331,12 +315,7 @@ def test_label_table_covers_the_contract() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=BREAKER_GAUGE_NAME_BUG)
-        if n == "pixel_llm_circuit_breaker_state"
-        else n
-        for n in sorted(CONTRACT_LABELS)
-    ],
+    sorted(CONTRACT_LABELS),
 )
 def test_contract_metric_in_prometheus_with_labels(
     chaos_run: ChaosRun, e2e_stack: Stack, settled: float, name: str
@@ -398,7 +377,6 @@ def test_breaker_transitions_and_rejections_follow_the_story(
     assert [float(r["value"][1]) for r in rejected] == [1.0]
 
 
-@BREAKER_GAUGE_NAME_BUG
 def test_breaker_state_gauge_ends_closed(
     chaos_run: ChaosRun, e2e_stack: Stack, settled: float
 ) -> None:
@@ -451,10 +429,7 @@ def test_retry_fallback_and_encoder_metrics(
 # --- (c) dashboards -----------------------------------------------------------------------------
 
 
-PANEL_QUERIES = [
-    pytest.param(q, id=q.name, marks=BREAKER_GAUGE_NAME_BUG if _uses_breaker_gauge(q.expr) else ())
-    for q in iter_all_panel_queries()
-]
+PANEL_QUERIES = [pytest.param(q, id=q.name) for q in iter_all_panel_queries()]
 
 
 @pytest.mark.parametrize("query", PANEL_QUERIES)
@@ -496,12 +471,6 @@ def test_no_prompt_or_key_reaches_the_collector(chaos_run: ChaosRun, e2e_stack: 
             assert not {"gen_ai.input.messages", "gen_ai.output.messages"} & set(tags(span))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pipeline's StructuredLogger writes through a private logging.Logger "
-    "(propagate=False), so configure()'s OTLP log handler on `pixel_llm_otel` never sees "
-    "its records: no log record reaches the collector",
-)
 def test_pipeline_log_records_reach_the_collector(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
     """The degraded/failed-call log records are exported over OTLP with their trace ids."""
     log = e2e_stack.collector.log_path

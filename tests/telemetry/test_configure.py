@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from otel_support import REQUEST, RESPONSE
 import pixel_llm_otel
 from pixel_llm_otel import hooks
 from pixel_llm_otel.errors import ValidationError
+from pixel_llm_otel.monitoring import StructuredLogger
 from pixel_llm_otel.telemetry import PixelLLMInstrumentor, TelemetryHandle, configure
 from pixel_llm_otel.telemetry import _configure as configure_module
 
@@ -226,6 +228,26 @@ def test_in_process_exporters_see_spans_metrics_and_correlated_logs() -> None:
         type(h).__name__ == "OTelLogHandler" for h in logging.getLogger("pixel_llm_otel").handlers
     )
     assert hooks.get_observer() is hooks.NOOP_OBSERVER
+
+
+def test_structured_logger_records_are_exported_with_trace_ids() -> None:
+    """StructuredLogger (a private, non-propagating logger) still reaches the OTLP log
+    exporter, redacted, linked to the active span; after shutdown it no longer does."""
+    logs = InMemoryLogRecordExporter()
+    handle = configure(span_exporter=InMemorySpanExporter(), log_exporter=logs)
+    with StructuredLogger("pixel_llm_otel.pipeline", stream=io.StringIO()) as log:
+        with hooks.get_observer().generate(model="m", batch_size=1, provider="p") as g:
+            log.warning("degraded, key sk-abcdef123456", error_code="ERR_HTTP_UNAVAILABLE")
+            trace_id = g.trace_id
+        assert handle.force_flush()
+        (record,) = [r.log_record for r in logs.get_finished_logs()]
+        assert "sk-abcdef123456" not in str(record.body)
+        assert format(record.trace_id, "032x") == trace_id
+        assert record.attributes is not None
+        assert record.attributes["error_code"] == "ERR_HTTP_UNAVAILABLE"
+        handle.shutdown()
+        log.warning("after shutdown")
+    assert len(logs.get_finished_logs()) == 1
 
 
 def _closed_port() -> int:
