@@ -22,9 +22,7 @@ Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
 
 
-def to_seconds(
-    field: str, value: float | timedelta, *, positive: bool = False
-) -> float:
+def to_seconds(field: str, value: float | timedelta, *, positive: bool = False) -> float:
     """``value`` (seconds as int/float, or a :class:`~datetime.timedelta`) as float seconds.
 
     Raises :class:`ValidationError` (``ERR_VALIDATION_CONFIG``) naming ``field`` when the value is

@@ -99,9 +99,7 @@ class RetryConfig:
             if not retry_on or not all(
                 isinstance(t, type) and issubclass(t, BaseException) for t in retry_on
             ):
-                raise config_error(
-                    "retry_on", retry_on, "a non-empty tuple of exception classes"
-                )
+                raise config_error("retry_on", retry_on, "a non-empty tuple of exception classes")
         elif retry_on is not None and not callable(retry_on):
             raise config_error(
                 "retry_on", retry_on, "None, exception classes or a predicate (exc) -> bool"

@@ -228,8 +228,10 @@ class CircuitBreaker:
 
     def _failed(self, epoch: int, exc: Exception) -> None:
         is_failure = self.config.is_failure
-        counts = is_failure(exc) if is_failure is not None else (
-            self.classifier.classify(exc).trips_breaker
+        counts = (
+            is_failure(exc)
+            if is_failure is not None
+            else (self.classifier.classify(exc).trips_breaker)
         )
         if counts:
             self._core.on_failure(epoch)
@@ -315,7 +317,9 @@ class CircuitBreaker:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         held = _HELD.get()
@@ -330,7 +334,9 @@ class CircuitBreaker:
         return self.__enter__()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
@@ -352,7 +358,9 @@ class _Guard:
         return self._breaker
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         epoch, self._epoch = self._epoch, -1
@@ -363,7 +371,9 @@ class _Guard:
         return self.__enter__()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)

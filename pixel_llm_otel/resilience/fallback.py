@@ -134,8 +134,14 @@ class FallbackStats:
 
 
 _COUNTERS = (
-    "resolutions", "served", "unserved", "cache_hits", "cache_misses", "cache_expired",
-    "cache_evictions", "custom_errors",
+    "resolutions",
+    "served",
+    "unserved",
+    "cache_hits",
+    "cache_misses",
+    "cache_expired",
+    "cache_evictions",
+    "custom_errors",
 )
 
 

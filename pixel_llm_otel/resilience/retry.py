@@ -124,8 +124,12 @@ class _Run:
             if self.attempt > 1:
                 policy._bus.emit(
                     RetryExhaustedEvent(
-                        policy.name, self.attempt, info.error_type, str(info.code),
-                        "not_retryable", exc,
+                        policy.name,
+                        self.attempt,
+                        info.error_type,
+                        str(info.code),
+                        "not_retryable",
+                        exc,
                     )
                 )
             raise exc

@@ -82,8 +82,13 @@ def test_half_open_admits_exactly_k_probes_from_threads_and_tasks(
 ) -> None:
     """200 contenders in HALF_OPEN: exactly k probes run, 200 - k are refused, and the
     transitions (open -> half_open, then one close or one re-open) are emitted exactly once."""
-    config = CircuitBreakerConfig(failure_threshold=1, failure_rate_threshold=None, cooldown=5.0,
-                                  half_open_max_calls=k, success_threshold=k)
+    config = CircuitBreakerConfig(
+        failure_threshold=1,
+        failure_rate_threshold=None,
+        cooldown=5.0,
+        half_open_max_calls=k,
+        success_threshold=k,
+    )
     breaker = CircuitBreaker("contended", config, clock=clock)
     breaker.force_open()
     clock.advance(5.0)  # the cooldown has elapsed; the first contender moves it to HALF_OPEN
@@ -131,10 +136,12 @@ def test_half_open_admits_exactly_k_probes_from_threads_and_tasks(
 
     assert tally.outcomes == {"admitted": k, "rejected": THREADS + TASKS - k}
     assert rejected_states == {"half_open": THREADS + TASKS - k}
-    changes = [(e.from_state, e.to_state, e.reason)
-               for e in recorder.of(CircuitBreakerStateChange)]
-    last = ("half_open", "closed", "probe_succeeded") if probe_outcome == "succeed" else (
-        "half_open", "open", "probe_failed")
+    changes = [(e.from_state, e.to_state, e.reason) for e in recorder.of(CircuitBreakerStateChange)]
+    last = (
+        ("half_open", "closed", "probe_succeeded")
+        if probe_outcome == "succeed"
+        else ("half_open", "open", "probe_failed")
+    )
     assert changes == [("open", "half_open", "cooldown_elapsed"), last]
     assert len(recorder.of(CircuitBreakerRejected)) == THREADS + TASKS - k
     snap = breaker.snapshot()
@@ -149,8 +156,13 @@ def test_closed_to_open_stress_emits_exactly_one_transition(
     """200 contenders failing 5 times each: it opens once; every call is either run or refused,
     and every refusal has its event."""
     per_contender = 5
-    config = CircuitBreakerConfig(failure_threshold=50, failure_rate_threshold=0.5,
-                                  window_size=100, minimum_calls=100, cooldown=60.0)
+    config = CircuitBreakerConfig(
+        failure_threshold=50,
+        failure_rate_threshold=0.5,
+        window_size=100,
+        minimum_calls=100,
+        cooldown=60.0,
+    )
     breaker = CircuitBreaker("stressed", config, clock=clock)
     tally = Tally(-1)
 

@@ -116,8 +116,9 @@ def test_a_success_resets_the_consecutive_count(clock: FakeClock) -> None:
 
 def test_failure_rate_waits_for_minimum_calls(clock: FakeClock, recorder: Recorder) -> None:
     """The rate opens it only once the window holds minimum_calls calls (>= threshold)."""
-    breaker = make(clock, failure_threshold=None, failure_rate_threshold=0.5,
-                   window_size=10, minimum_calls=10)
+    breaker = make(
+        clock, failure_threshold=None, failure_rate_threshold=0.5, window_size=10, minimum_calls=10
+    )
     for _ in range(4):
         fail(breaker)
         breaker.call(ok)
@@ -130,8 +131,9 @@ def test_failure_rate_waits_for_minimum_calls(clock: FakeClock, recorder: Record
 
 def test_failure_rate_window_slides(clock: FakeClock) -> None:
     """Old outcomes leave the window: early failures stop counting once pushed out."""
-    breaker = make(clock, failure_threshold=None, failure_rate_threshold=0.5,
-                   window_size=4, minimum_calls=4)
+    breaker = make(
+        clock, failure_threshold=None, failure_rate_threshold=0.5, window_size=4, minimum_calls=4
+    )
     fail(breaker)
     for _ in range(5):
         breaker.call(ok)
@@ -144,9 +146,7 @@ def test_failure_rate_window_slides(clock: FakeClock) -> None:
 
 # --- OPEN ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("mode", ["sync", "async"], ids=["sync", "async"])
-def test_open_rejects_fast_without_calling(
-    mode: str, clock: FakeClock, recorder: Recorder
-) -> None:
+def test_open_rejects_fast_without_calling(mode: str, clock: FakeClock, recorder: Recorder) -> None:
     """While OPEN a call is refused with CircuitBreakerOpen (retry_after set) and an event."""
     breaker = make(clock, failure_threshold=1, cooldown=30.0)
     fail(breaker)
@@ -178,15 +178,17 @@ def test_cooldown_moves_to_half_open_once(clock: FakeClock, recorder: Recorder) 
     assert breaker.state is CircuitState.HALF_OPEN
     assert breaker.retry_after() == 0.0
     assert transitions(recorder) == [
-        ("closed", "open", "consecutive_failures"), ("open", "half_open", "cooldown_elapsed"),
+        ("closed", "open", "consecutive_failures"),
+        ("open", "half_open", "cooldown_elapsed"),
     ]
 
 
 # --- HALF_OPEN ----------------------------------------------------------------------------
 def test_half_open_admits_at_most_max_probes(clock: FakeClock, recorder: Recorder) -> None:
     """With half_open_max_calls=2 two probes run at once; a third is refused as half_open."""
-    breaker = make(clock, failure_threshold=1, cooldown=1.0, half_open_max_calls=2,
-                   success_threshold=2)
+    breaker = make(
+        clock, failure_threshold=1, cooldown=1.0, half_open_max_calls=2, success_threshold=2
+    )
     fail(breaker)
     clock.advance(1.0)
     with breaker.guard(), breaker.guard():
@@ -210,7 +212,9 @@ def test_success_threshold_probes_close_it(clock: FakeClock, recorder: Recorder)
     breaker.call(ok)
     assert breaker.state is CircuitState.CLOSED
     assert [t[2] for t in transitions(recorder)] == [
-        "consecutive_failures", "cooldown_elapsed", "probe_succeeded",
+        "consecutive_failures",
+        "cooldown_elapsed",
+        "probe_succeeded",
     ]
 
 
@@ -227,7 +231,10 @@ def test_probe_failure_reopens_with_a_new_cooldown(clock: FakeClock, recorder: R
     clock.advance(1.0)
     assert breaker.state is CircuitState.HALF_OPEN
     assert [t[2] for t in transitions(recorder)] == [
-        "consecutive_failures", "cooldown_elapsed", "probe_failed", "cooldown_elapsed",
+        "consecutive_failures",
+        "cooldown_elapsed",
+        "probe_failed",
+        "cooldown_elapsed",
     ]
 
 
@@ -368,8 +375,9 @@ async def test_async_with_breaker_and_guard(clock: FakeClock) -> None:
             await asyncio.sleep(0)
             boom()
 
-    results = await asyncio.gather(failing_block(True), failing_block(False),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        failing_block(True), failing_block(False), return_exceptions=True
+    )
     assert all(isinstance(r, APIError) for r in results)
     assert breaker.state is CircuitState.OPEN
     assert breaker.snapshot().failures == 2
@@ -386,8 +394,11 @@ def test_guard_is_single_use(clock: FakeClock) -> None:
 
 def test_snapshot_reports_the_counters(clock: FakeClock) -> None:
     """snapshot() gives state, counters, window figures, opened_at and retry_after."""
-    breaker = CircuitBreaker("snap", CircuitBreakerConfig(failure_threshold=2, window_size=4,
-                             minimum_calls=4, cooldown=3.0), clock=clock)
+    breaker = CircuitBreaker(
+        "snap",
+        CircuitBreakerConfig(failure_threshold=2, window_size=4, minimum_calls=4, cooldown=3.0),
+        clock=clock,
+    )
     breaker.call(ok)
     fail(breaker, 2)
     with pytest.raises(CircuitBreakerOpen):

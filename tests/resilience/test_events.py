@@ -62,7 +62,11 @@ def test_primitive_listeners_and_the_global_bus_both_see_events(
     fallback.resolve(None, unavailable())
     kinds = [type(e) for e in own.events]
     assert kinds == [
-        CircuitBreakerStateChange, RetryAttempt, RetrySucceeded, FallbackInvoked, FallbackInvoked,
+        CircuitBreakerStateChange,
+        RetryAttempt,
+        RetrySucceeded,
+        FallbackInvoked,
+        FallbackInvoked,
     ]
     assert own.events == recorder.events
 
@@ -91,7 +95,8 @@ def test_retry_does_not_retry_an_open_breaker(clock: FakeClock) -> None:
 def test_all_lists_exactly_the_public_names() -> None:
     """__all__ is sorted-unique and covers every public name the package defines."""
     public = {
-        name for name, value in vars(resilience).items()
+        name
+        for name, value in vars(resilience).items()
         if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
     }
     assert set(resilience.__all__) == public
@@ -105,6 +110,7 @@ def test_resilience_never_imports_opentelemetry() -> None:
         "r.CircuitBreaker('x').call(lambda: 1); r.retry(lambda: 1)()\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -82,9 +82,7 @@ def test_configured_order_is_respected(clock: FakeClock, recorder: Recorder) -> 
     assert invoked(recorder) == [("custom", "served")]
 
 
-def test_nothing_served_reports_every_strategy_empty(
-    clock: FakeClock, recorder: Recorder
-) -> None:
+def test_nothing_served_reports_every_strategy_empty(clock: FakeClock, recorder: Recorder) -> None:
     """With nothing cached, no default and no custom function the result is unserved."""
     fb = manager(clock)
     assert fb.resolve(None, ERROR) == FallbackResult(None, None, False, STRATEGIES)
@@ -110,8 +108,12 @@ def test_disabled_serves_nothing_and_emits_nothing(clock: FakeClock, recorder: R
 # --- cache ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("ttl", "age", "served"),
-    [(10.0, 9.99, True), (10.0, 10.0, False), (timedelta(seconds=10), 11.0, False),
-     (None, 1e9, True)],
+    [
+        (10.0, 9.99, True),
+        (10.0, 10.0, False),
+        (timedelta(seconds=10), 11.0, False),
+        (None, 1e9, True),
+    ],
     ids=["fresh", "expired-at-ttl", "timedelta-expired", "no-ttl"],
 )
 def test_cache_ttl_under_a_fake_clock(

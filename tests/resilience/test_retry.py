@@ -36,8 +36,9 @@ def unavailable(retry_after: float | None = None) -> APIError:
 class Flaky:
     """Fails with the given errors in turn, then returns "ok"; advances the clock per attempt."""
 
-    def __init__(self, errors: list[BaseException], clock: FakeClock | None = None,
-                 cost: float = 0.0) -> None:
+    def __init__(
+        self, errors: list[BaseException], clock: FakeClock | None = None, cost: float = 0.0
+    ) -> None:
         self.errors = list(errors)
         self.calls = 0
         self.attempts_seen: list[int] = []
@@ -80,8 +81,10 @@ def test_defaults_suit_an_llm_call() -> None:
 def test_timedelta_durations_are_accepted() -> None:
     """Durations may be timedeltas; the schedule uses them as seconds."""
     config = RetryConfig(
-        initial_delay=timedelta(milliseconds=250), max_delay=timedelta(seconds=1),
-        deadline=timedelta(minutes=1), jitter=False,
+        initial_delay=timedelta(milliseconds=250),
+        max_delay=timedelta(seconds=1),
+        deadline=timedelta(minutes=1),
+        jitter=False,
     )
     assert [config.cap(n) for n in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 1.0]
     assert config.deadline_seconds == 60.0
@@ -251,8 +254,9 @@ def test_retry_after_beyond_the_deadline_gives_up_at_once(clock: FakeClock) -> N
 
 def test_no_deadline_means_attempts_alone_limit(clock: FakeClock) -> None:
     """deadline=None: only max_attempts stops the retries."""
-    config = RetryConfig(max_attempts=4, deadline=None, initial_delay=100, max_delay=100,
-                         jitter=False)
+    config = RetryConfig(
+        max_attempts=4, deadline=None, initial_delay=100, max_delay=100, jitter=False
+    )
     policy = RetryPolicy(config, **fake_timing(clock))
     with pytest.raises(RetryExhausted):
         policy.call(Flaky([unavailable()] * 4))
@@ -294,7 +298,9 @@ def test_non_retryable_after_retries_reports_not_retryable(
     assert info.value is bad
     (event,) = recorder.of(RetryExhaustedEvent)
     assert (event.reason, event.attempts, event.error_code) == (
-        "not_retryable", 2, "ERR_HTTP_BAD_REQUEST",
+        "not_retryable",
+        2,
+        "ERR_HTTP_BAD_REQUEST",
     )
 
 
@@ -338,12 +344,15 @@ def test_exhausted_is_chained_to_the_last_error(
     assert info.value.code is ErrorCode.RETRY_EXHAUSTED
     attempts = recorder.of(RetryAttempt)
     assert [(e.name, e.attempt, e.error_code) for e in attempts] == [
-        ("llm", 1, "ERR_HTTP_UNAVAILABLE"), ("llm", 2, "ERR_HTTP_UNAVAILABLE"),
+        ("llm", 1, "ERR_HTTP_UNAVAILABLE"),
+        ("llm", 2, "ERR_HTTP_UNAVAILABLE"),
     ]
     assert [e.delay for e in attempts] == clock.sleeps
     (exhausted,) = recorder.of(RetryExhaustedEvent)
     assert (exhausted.reason, exhausted.attempts, exhausted.error) == (
-        "max_attempts", 3, errors[-1],
+        "max_attempts",
+        3,
+        errors[-1],
     )
 
 
@@ -395,8 +404,7 @@ def annotated(a: int, b: str = "x", *args: float, c: bool = False, **kw: object)
     return f"{a}{b}{c}"
 
 
-async def annotated_async(a: int, b: str = "x", *args: float, c: bool = False,
-                          **kw: object) -> str:
+async def annotated_async(a: int, b: str = "x", *args: float, c: bool = False, **kw: object) -> str:
     """Doc."""
     return f"{a}{b}{c}"
 
@@ -504,8 +512,9 @@ def test_testing_mode_turns_sleeps_off_and_caps_attempts() -> None:
     def forbidden_sleep(seconds: float) -> None:
         raise AssertionError(f"slept {seconds}")
 
-    policy = RetryPolicy(RetryConfig(max_attempts=5, initial_delay=30, max_delay=30),
-                         sleep=forbidden_sleep)
+    policy = RetryPolicy(
+        RetryConfig(max_attempts=5, initial_delay=30, max_delay=30), sleep=forbidden_sleep
+    )
     set_testing(True, attempts=2)
     flaky = Flaky([unavailable()] * 3)
     with pytest.raises(RetryExhausted) as info:
@@ -537,8 +546,13 @@ def test_stats_are_exact(clock: FakeClock) -> None:
     with pytest.raises(ValidationError):
         policy.call(Flaky([ValidationError("bad")]))
     assert policy.stats() == RetryStats(
-        calls=6, attempts=3 + 3 + 3 + 1, retries=4, successes=4, successes_after_retry=1,
-        exhausted=1, not_retried=1,
+        calls=6,
+        attempts=3 + 3 + 3 + 1,
+        retries=4,
+        successes=4,
+        successes_after_retry=1,
+        exhausted=1,
+        not_retried=1,
     )
     policy.reset_stats()
     assert dataclasses.astuple(policy.stats()) == (0,) * 7
