@@ -15,6 +15,7 @@ stack-build:
 
 test: setup stack-build
 	@$(PY) -m ruff check pixel_llm_otel tests benchmarks
+	@$(PY) -m ruff format --check --quiet pixel_llm_otel tests benchmarks
 	@$(PY) -m mypy
 	@$(PY) -m pytest -q -ra
 
