@@ -14,6 +14,7 @@ convert them with ``images.float() / 255``.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Iterable
 from types import EllipsisType
@@ -72,6 +73,8 @@ def validate_tensor(
     if value.numel() == 0 or value.device.type == "meta":
         return value
     with torch.no_grad():
+        if _fast_path_ok(value, finite, value_range):
+            return value
         if finite and (value.is_floating_point() or value.is_complex()):
             bad = int((~torch.isfinite(value)).sum())
             if bad:
@@ -86,6 +89,28 @@ def validate_tensor(
         if value_range is not None:
             _check_range(value, name, value_range)
     return value
+
+
+def _fast_path_ok(
+    value: torch.Tensor, finite: bool, value_range: tuple[float | None, float | None] | None
+) -> bool:
+    """One ``aminmax`` pass that proves a real floating tensor finite and in range.
+
+    NaN and inf propagate into the min or max, so finite extremes mean finite values. ``False``
+    sends the caller to the counting checks, which build the error message.
+    """
+    import torch
+
+    if not value.is_floating_point() or not (finite or value_range is not None):
+        return False
+    try:
+        low, high = (float(v) for v in torch.aminmax(value))
+        lo, hi = value_range if value_range is not None else (None, None)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return False
+    return (lo is None or low >= lo) and (hi is None or high <= hi)
 
 
 def _check_device(value: torch.Tensor, name: str, device: object) -> None:
