@@ -13,13 +13,12 @@ Every control method runs on the simulator's loop and returns its result (or rai
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .._loop_thread import LoopThread
 from .faults import FaultSpec, OutageMode
 from .server import SimulatorServer
 from .state import RequestRecord, SimulatorStats
@@ -38,58 +37,34 @@ class SimulatorThread:
 
     def __init__(self, *, timeout: float = 10.0, **options: Any) -> None:
         self._timeout = timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: LoopThread | None = None
         # Built here so bad options raise at the caller's line; started on the thread's loop.
         self._server = SimulatorServer(**options)
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> SimulatorThread:
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("simulator thread already started")
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            server = self._server
-            try:
-                loop.run_until_complete(server.start())
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                loop.close()
-                return
-            self._loop = loop
-            ready.set()
-            try:
-                loop.run_forever()
-            finally:
-                loop.run_until_complete(server.stop())
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name="pixel-llm-sim", daemon=True)
-        self._thread.start()
-        if not ready.wait(self._timeout):
-            raise TimeoutError(f"simulator did not start within {self._timeout}s")
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
+        runner = LoopThread(name="pixel-llm-sim")
+        try:
+            runner.run(self._server.start(), timeout=self._timeout)
+        except BaseException:
+            runner.stop(self._timeout)
+            raise
+        self._runner = runner
         return self
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
+        runner, self._runner = self._runner, None
+        if runner is None:
             return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(self._timeout)
-        self._loop = self._thread = None
+        try:
+            runner.run(self._server.stop(), timeout=self._timeout)
+        finally:
+            runner.stop(self._timeout)
 
     def __enter__(self) -> SimulatorThread:
-        return self if self._thread is not None else self.start()
+        return self if self._runner is not None else self.start()
 
     def __exit__(
         self,
@@ -106,8 +81,8 @@ class SimulatorThread:
         return self._server
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        loop = self._loop
-        if loop is None:
+        runner = self._runner
+        if runner is None:
             raise RuntimeError("simulator thread not started")
 
         async def invoke() -> Any:
@@ -116,7 +91,7 @@ class SimulatorThread:
                 result = await result
             return result
 
-        return asyncio.run_coroutine_threadsafe(invoke(), loop).result(self._timeout)
+        return runner.run(invoke(), timeout=self._timeout)
 
     # --- the same API as SimulatorServer, synchronous ----------------------------------------
     @property
