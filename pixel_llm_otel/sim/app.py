@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from . import openai_shapes as shapes
-from .faults import FaultKind, FaultSpec, OutageMode
+from ._stream import stream_answer
+from .faults import STREAM_KINDS, FaultKind, FaultSpec, OutageMode
 from .state import (
     OUTCOME_INVALID,
     OUTCOME_NOT_FOUND,
@@ -60,6 +61,10 @@ _SERVER_ERRORS: dict[FaultKind, tuple[int, str]] = {
     FaultKind.HTTP_503: (503, "The engine is currently overloaded, please try again later."),
     FaultKind.HTTP_504: (504, "Gateway timeout."),
 }
+
+
+#: Kinds answered the same way whether or not the request asked for a stream.
+_NOT_STREAMED = frozenset({*_SERVER_ERRORS, FaultKind.RATE_LIMIT, FaultKind.HANG})
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
@@ -182,10 +187,15 @@ async def _chat(request: web.Request) -> web.StreamResponse:
         return _json(400, shapes.error_body(exc.message, param=exc.param, code=exc.code))
     spec = state.spec
     decision = state.decide()
-    _record(request, decision.kind.value, model=chat.model, stream=chat.stream)
+    kind = decision.kind
+    if kind in STREAM_KINDS and not chat.stream:
+        kind = FaultKind.OK  # stream faults leave a non-streamed answer alone
+    _record(request, kind.value, model=chat.model, stream=chat.stream)
     if decision.latency > 0:
         await config.sleep(decision.latency)
-    return await _answer(request, chat, decision.kind, spec, config)
+    if chat.stream and kind not in _NOT_STREAMED:
+        return await stream_answer(request, chat, decision, spec, config.sleep, _drop)
+    return await _answer(request, chat, kind, spec, config)
 
 
 async def _answer(
@@ -212,8 +222,6 @@ async def _answer(
         await config.sleep(spec.hang_seconds)
         _drop(request)
         return web.Response(status=504)
-    if chat.stream:
-        return await _stream(request, chat, kind, spec, config)
     if kind is FaultKind.MALFORMED_JSON:
         text = json.dumps(shapes.completion(chat))
         return web.Response(
@@ -229,33 +237,6 @@ async def _answer(
         _drop(request)
         return response
     return web.Response(status=200, text=payload, content_type="application/json")
-
-
-async def _stream(
-    request: web.Request,
-    chat: shapes.ChatRequest,
-    kind: FaultKind,
-    spec: FaultSpec,
-    config: AppConfig,
-) -> web.StreamResponse:
-    chunks = shapes.stream_chunks(chat, empty_choices=kind is FaultKind.EMPTY_CHOICES)
-    response = web.StreamResponse(
-        status=200, headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    for index, item in enumerate(chunks):
-        if index and spec.stream_chunk_delay > 0:
-            await config.sleep(spec.stream_chunk_delay)
-        if kind is FaultKind.RESET and index == 2:
-            _drop(request)
-            return response
-        if kind is FaultKind.MALFORMED_JSON and index == 1:
-            await response.write(b'data: {"id": "chatcmpl-broken", "choices": [{"delta": \n\n')
-            continue
-        await response.write(shapes.sse(item))
-    await response.write(shapes.sse("[DONE]"))
-    await response.write_eof()
-    return response
 
 
 def add_api_routes(app: web.Application, state: SimulatorState, config: AppConfig) -> None:

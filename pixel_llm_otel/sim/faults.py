@@ -12,7 +12,6 @@ what ``POST /admin/scenario`` accepts.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +20,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import ValidationError
+from ._latency import Latency, check_number
 
 __all__ = [
+    "STREAM_KINDS",
     "FaultKind",
     "FaultSpec",
     "Latency",
@@ -45,6 +46,14 @@ class FaultKind(str, Enum):
     RESET = "reset"  # headers and part of the body are sent, then the connection is closed
     MALFORMED_JSON = "malformed_json"  # 200 with a body that is not valid JSON
     EMPTY_CHOICES = "empty_choices"  # 200, well-formed, but ``choices`` is empty
+    # Streamed requests only (a non-streamed request gets a well-formed answer); "after N" is
+    # ``after`` of the script step, else the spec's ``stream_fault_after``, in SSE events sent.
+    STREAM_STALL = "stream_stall"  # silence for stream_stall_seconds after N events, then the rest
+    STREAM_RESET = "stream_reset"  # the connection is dropped after N events
+    STREAM_MALFORMED = "stream_malformed"  # an event that is not JSON after N events, then the rest
+    STREAM_TRUNCATED = "stream_truncated"  # a clean end after N events, without data: [DONE]
+    STREAM_EMPTY = "stream_empty"  # 200 text/event-stream with no event (llama.cpp on overflow)
+    SLOW_FIRST_CHUNK = "slow_first_chunk"  # headers at once, first event after first_chunk_delay
 
     def __str__(self) -> str:
         return self.value
@@ -66,6 +75,19 @@ class FaultKind(str, Enum):
         )
 
 
+#: The kinds that only change a streamed answer.
+STREAM_KINDS = frozenset(
+    {
+        FaultKind.STREAM_STALL,
+        FaultKind.STREAM_RESET,
+        FaultKind.STREAM_MALFORMED,
+        FaultKind.STREAM_TRUNCATED,
+        FaultKind.STREAM_EMPTY,
+        FaultKind.SLOW_FIRST_CHUNK,
+    }
+)
+
+
 class OutageMode(str, Enum):
     """How the server is down during an outage window."""
 
@@ -76,108 +98,6 @@ class OutageMode(str, Enum):
         return self.value
 
 
-_DISTRIBUTIONS = ("fixed", "uniform", "normal", "exponential")
-
-
-def _number(value: object, field_name: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(field=field_name, value=value, expected="a number")
-    number = float(value)
-    if not math.isfinite(number) or number < minimum:
-        raise ValidationError(
-            field=field_name, value=value, expected=f"a finite number >= {minimum:g}"
-        )
-    return number
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """Added latency in seconds: fixed, or drawn from a distribution (never negative).
-
-    ``fixed``: ``seconds``; ``uniform``: ``low``..``high``; ``normal``: ``mean``, ``stddev``
-    (clipped at 0); ``exponential``: ``mean``.
-    """
-
-    distribution: str = "fixed"
-    seconds: float = 0.0
-    low: float = 0.0
-    high: float = 0.0
-    mean: float = 0.0
-    stddev: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.distribution not in _DISTRIBUTIONS:
-            raise ValidationError(
-                field="latency.distribution",
-                value=self.distribution,
-                expected=f"one of {list(_DISTRIBUTIONS)}",
-            )
-        for name in ("seconds", "low", "high", "mean", "stddev"):
-            _number(getattr(self, name), f"latency.{name}")
-        if self.high < self.low:
-            raise ValidationError(
-                field="latency.high", value=self.high, expected=f">= latency.low ({self.low:g})"
-            )
-
-    @classmethod
-    def fixed(cls, seconds: float) -> Latency:
-        return cls("fixed", seconds=seconds)
-
-    @classmethod
-    def uniform(cls, low: float, high: float) -> Latency:
-        return cls("uniform", low=low, high=high)
-
-    @classmethod
-    def normal(cls, mean: float, stddev: float) -> Latency:
-        return cls("normal", mean=mean, stddev=stddev)
-
-    @classmethod
-    def exponential(cls, mean: float) -> Latency:
-        return cls("exponential", mean=mean)
-
-    def sample(self, rng: random.Random) -> float:
-        """One delay in seconds."""
-        if self.distribution == "fixed":
-            return self.seconds
-        if self.distribution == "uniform":
-            return rng.uniform(self.low, self.high)
-        if self.distribution == "normal":
-            return max(0.0, rng.gauss(self.mean, self.stddev))
-        return rng.expovariate(1.0 / self.mean) if self.mean > 0 else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        keys = {
-            "fixed": ("seconds",),
-            "uniform": ("low", "high"),
-            "normal": ("mean", "stddev"),
-            "exponential": ("mean",),
-        }[self.distribution]
-        return {"distribution": self.distribution, **{k: getattr(self, k) for k in keys}}
-
-    @classmethod
-    def from_value(cls, value: object, field_name: str = "latency") -> Latency:
-        """From a number (fixed seconds) or a mapping like ``{"distribution": "uniform", ...}``."""
-        if isinstance(value, Latency):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls.fixed(_number(value, field_name))
-        if not isinstance(value, Mapping):
-            raise ValidationError(
-                field=field_name, value=value, expected="seconds or a latency mapping"
-            )
-        unknown = set(value) - {"distribution", "seconds", "low", "high", "mean", "stddev"}
-        if unknown:
-            raise ValidationError(
-                field=f"{field_name}.{sorted(unknown)[0]}",
-                value=value,
-                expected="distribution, seconds, low, high, mean, stddev",
-            )
-        kwargs = {
-            k: _number(v, f"{field_name}.{k}") for k, v in value.items() if k != "distribution"
-        }
-        return cls(str(value.get("distribution", "fixed")), **kwargs)
-
-
 @dataclass(frozen=True, slots=True)
 class OutageSpec:
     """Down for ``duration`` seconds (on the simulator's clock) from when it is applied."""
@@ -186,7 +106,7 @@ class OutageSpec:
     mode: OutageMode = OutageMode.REFUSE
 
     def __post_init__(self) -> None:
-        _number(self.duration, "outage.duration")
+        check_number(self.duration, "outage.duration")
         object.__setattr__(self, "mode", _outage_mode(self.mode))
 
     def to_dict(self) -> dict[str, Any]:
@@ -201,7 +121,7 @@ class OutageSpec:
                 field="outage", value=value, expected='{"duration": seconds, "mode": ...}'
             )
         return cls(
-            duration=_number(value["duration"], "outage.duration"),
+            duration=check_number(value["duration"], "outage.duration"),
             mode=_outage_mode(value.get("mode", "refuse")),
         )
 
@@ -219,38 +139,77 @@ def _outage_mode(value: object) -> OutageMode:
 
 @dataclass(frozen=True, slots=True)
 class ScriptStep:
-    """The forced outcome of one request, optionally with its own latency (seconds)."""
+    """The forced outcome of one request, optionally with its own latency (seconds).
+
+    Stream kinds also take ``after`` (SSE events sent before the fault) and ``seconds`` (how long
+    a stall or a slow first chunk lasts); ``None``: the spec's value.
+    """
 
     kind: FaultKind
     latency: float | None = None
+    after: int | None = None
+    seconds: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FaultKind.parse(self.kind, field_name="script.kind"))
         if self.latency is not None:
-            object.__setattr__(self, "latency", _number(self.latency, "script.latency"))
+            object.__setattr__(self, "latency", check_number(self.latency, "script.latency"))
+        if self.after is not None:
+            object.__setattr__(self, "after", _count(self.after, "script.after"))
+        if self.seconds is not None:
+            object.__setattr__(self, "seconds", check_number(self.seconds, "script.seconds"))
 
     @classmethod
     def from_value(cls, value: object) -> ScriptStep:
-        """From ``"503"``, ``FaultKind.HTTP_503`` or ``{"kind": "ok", "latency": 0.2}``."""
+        """From ``"503"``, ``FaultKind.HTTP_503`` or ``{"kind": "ok", "latency": 0.2}``
+        (stream kinds: ``{"kind": "stream_reset", "after": 3}``)."""
         if isinstance(value, ScriptStep):
             return value
         if isinstance(value, Mapping):
-            unknown = set(value) - {"kind", "latency"}
+            unknown = set(value) - {"kind", "latency", "after", "seconds"}
             if unknown or "kind" not in value:
                 raise ValidationError(
-                    field="script", value=value, expected='{"kind": ..., "latency": seconds}'
+                    field="script",
+                    value=value,
+                    expected='{"kind": ..., "latency": s, "after": events, "seconds": s}',
                 )
             return cls(
-                FaultKind.parse(value["kind"], field_name="script.kind"), value.get("latency")
+                FaultKind.parse(value["kind"], field_name="script.kind"),
+                value.get("latency"),
+                value.get("after"),
+                value.get("seconds"),
             )
         return cls(FaultKind.parse(value, field_name="script"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "latency": self.latency}
+        return {
+            "kind": self.kind.value,
+            "latency": self.latency,
+            "after": self.after,
+            "seconds": self.seconds,
+        }
+
+
+def _count(value: object, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field=field_name, value=value, expected="an integer >= 0")
+    return value
 
 
 _SPEC_KEYS = frozenset(
-    {"name", "rates", "latency", "stream_chunk_delay", "retry_after", "hang_seconds", "outage"}
+    {
+        "name",
+        "rates",
+        "latency",
+        "stream_chunk_delay",
+        "retry_after",
+        "hang_seconds",
+        "outage",
+        "stream_fault_after",
+        "stream_stall_seconds",
+        "first_chunk_delay",
+        "stream_usage",
+    }
 )
 
 
@@ -266,6 +225,12 @@ class FaultSpec:
         retry_after: seconds sent in the ``Retry-After`` header of a 429.
         hang_seconds: how long a "hang" holds the request before dropping the connection.
         outage: a window that starts when the spec is applied (``None``: none).
+        stream_fault_after: SSE events sent before a stream fault strikes (script steps may
+            override it with ``after``).
+        stream_stall_seconds: how long a ``stream_stall`` holds the stream silent.
+        first_chunk_delay: how long a ``slow_first_chunk`` waits after the headers.
+        stream_usage: honour ``stream_options.include_usage``; ``False`` ignores it, as the
+            llama.cpp server does (no usage chunk is sent).
     """
 
     name: str = "custom"
@@ -275,6 +240,10 @@ class FaultSpec:
     retry_after: float = 1.0
     hang_seconds: float = 300.0
     outage: OutageSpec | None = None
+    stream_fault_after: int = 2
+    stream_stall_seconds: float = 30.0
+    first_chunk_delay: float = 2.0
+    stream_usage: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -288,7 +257,7 @@ class FaultSpec:
                 raise ValidationError(
                     field="rates", value=key, expected="a fault kind (ok is the remainder)"
                 )
-            number = _number(rate, f"rates.{kind.value}")
+            number = check_number(rate, f"rates.{kind.value}")
             if number > 1:
                 raise ValidationError(field=f"rates.{kind.value}", value=rate, expected="<= 1")
             if number > 0:
@@ -301,8 +270,19 @@ class FaultSpec:
         object.__setattr__(self, "rates", MappingProxyType(ordered))
         if self.latency is not None:
             object.__setattr__(self, "latency", Latency.from_value(self.latency))
-        for name in ("stream_chunk_delay", "retry_after", "hang_seconds"):
-            object.__setattr__(self, name, _number(getattr(self, name), name))
+        for name in (
+            "stream_chunk_delay",
+            "retry_after",
+            "hang_seconds",
+            "stream_stall_seconds",
+            "first_chunk_delay",
+        ):
+            object.__setattr__(self, name, check_number(getattr(self, name), name))
+        _count(self.stream_fault_after, "stream_fault_after")
+        if not isinstance(self.stream_usage, bool):
+            raise ValidationError(
+                field="stream_usage", value=self.stream_usage, expected="true or false"
+            )
         if self.outage is not None:
             object.__setattr__(self, "outage", OutageSpec.from_value(self.outage))
 
@@ -325,6 +305,10 @@ class FaultSpec:
             "retry_after": self.retry_after,
             "hang_seconds": self.hang_seconds,
             "outage": self.outage.to_dict() if self.outage else None,
+            "stream_fault_after": self.stream_fault_after,
+            "stream_stall_seconds": self.stream_stall_seconds,
+            "first_chunk_delay": self.first_chunk_delay,
+            "stream_usage": self.stream_usage,
         }
 
     @classmethod

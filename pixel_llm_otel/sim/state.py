@@ -36,6 +36,8 @@ class Decision:
     kind: FaultKind
     latency: float  # seconds to wait before answering
     scripted: bool
+    after: int | None = None  # stream kinds: events sent before the fault (None: the spec's)
+    seconds: float | None = None  # stream kinds: stall / first-chunk delay (None: the spec's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +212,7 @@ class SimulatorState:
         if self._script:
             step = self._script.popleft()
             latency = step.latency if step.latency is not None else self._latency(spec)
-            return Decision(step.kind, latency, scripted=True)
+            return Decision(step.kind, latency, True, step.after, step.seconds)
         return Decision(spec.choose(self._rng), self._latency(spec), scripted=False)
 
     def _latency(self, spec: FaultSpec) -> float:
