@@ -25,6 +25,7 @@ from .errors import (
     ErrorSeverity,
     PixelLMError,
     RetryExhausted,
+    StreamInterrupted,
     TimeoutError,
     ValidationError,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "RetryConfig",
     "RetryExhausted",
     "RetryPolicy",
+    "StreamInterrupted",
     "StructuredLogger",
     "SyncLMStudioClient",
     "TimeoutError",

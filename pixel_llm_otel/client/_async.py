@@ -35,7 +35,6 @@ import aiohttp
 from ..errors import (
     DEFAULT_CLASSIFIER,
     APIError,
-    ConnectionError,
     ErrorCode,
     PixelLMError,
     parse_retry_after,
@@ -43,7 +42,8 @@ from ..errors import (
 )
 from ._config import ClientConfig
 from ._payload import build_chat_payload, encode_json
-from ._sse import DONE, collect_stream, iter_sse_data
+from ._sse import collect_stream, iter_sse_data
+from ._stream import ChunkReader, StreamProgress, interruption
 from ._types import (
     ChatCompletion,
     ResponseShapeError,
@@ -174,12 +174,21 @@ class LMStudioClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         extra: Mapping[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        timeout: float | None = None,
     ) -> AsyncGenerator[StreamChunk, None]:
         """``POST /chat/completions`` with ``stream: true``: yields each chunk as it arrives.
 
-        Usage arrives in a final chunk without choices (``stream_options.include_usage``). A
-        stream that ends before ``data: [DONE]`` raises ``ConnectionError``
-        (``ERR_CONNECTION_RESET``).
+        ``idle_timeout``: seconds allowed between events (``None``: ``read_timeout``);
+        ``timeout``: seconds for the whole stream from this call, connect included (``None``:
+        ``total_timeout``). Usage arrives in a final chunk without choices when the server honours
+        ``stream_options.include_usage`` (llama.cpp does not: then no chunk has usage).
+
+        Endings (see :mod:`._stream`): ``[DONE]`` completes it; before any content chunk the
+        failures are the ordinary retryable errors (an empty event stream is
+        ``ERR_RESPONSE_INVALID``, an end before ``[DONE]`` ``ERR_CONNECTION_RESET``); after one,
+        :class:`~pixel_llm_otel.errors.StreamInterrupted` (``ERR_STREAM_INTERRUPTED``). The
+        connection is released however the stream ends, ``aclose()`` included.
         """
         body = encode_json(
             build_chat_payload(
@@ -193,19 +202,37 @@ class LMStudioClient:
         )
         ctx = self._context("POST", _CHAT, model, stream=True)
         session = self._session_for_loop()
-        with _Translate(ctx):
-            async with session.post(self._base + _CHAT, data=body, headers=_SSE_HEADERS) as resp:
-                if resp.status >= 400:
-                    await self._raise_status(resp, ctx)
-                async for data in iter_sse_data(resp.content):
-                    if data == DONE:
-                        return
-                    yield _decode(data.encode("utf-8"), parse_stream_chunk, ctx)
-        raise ConnectionError(
-            "the stream ended before data: [DONE]",
-            code=ErrorCode.CONNECTION_RESET,
-            context=ctx,
+        cfg = self._config
+        idle = _float(cfg.read_timeout) if idle_timeout is None else idle_timeout
+        budget = cast("float | None", cfg.total_timeout) if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if budget is None else loop.time() + budget
+        request_timeout = aiohttp.ClientTimeout(
+            total=budget, sock_connect=_float(cfg.connect_timeout), sock_read=idle
         )
+        progress = StreamProgress()
+        try:
+            with _Translate(ctx):
+                async with session.post(
+                    self._base + _CHAT, data=body, headers=_SSE_HEADERS, timeout=request_timeout
+                ) as resp:
+                    if resp.status >= 400:
+                        await self._raise_status(resp, ctx)
+                    chunks = ChunkReader(
+                        iter_sse_data(resp.content),
+                        lambda raw: _decode(raw, parse_stream_chunk, ctx),
+                        ctx,
+                        progress,
+                        idle_timeout=idle,
+                        deadline=deadline,
+                    )
+                    async for chunk in chunks:
+                        yield chunk
+        except PixelLMError as exc:
+            ended = interruption(exc, progress, ctx)
+            if ended is exc:
+                raise
+            raise ended from exc
 
     async def chat_via_stream(
         self,

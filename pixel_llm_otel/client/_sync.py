@@ -102,6 +102,8 @@ class SyncLMStudioClient:
         max_tokens: int | None = None,
         temperature: float | None = None,
         extra: Mapping[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        timeout: float | None = None,
     ) -> Iterator[StreamChunk]:
         """See :meth:`LMStudioClient.stream_chat`; each chunk is fetched on the private loop.
 
@@ -109,7 +111,13 @@ class SyncLMStudioClient:
         """
         self._check_open()
         agen = self._client.stream_chat(
-            messages, model=model, max_tokens=max_tokens, temperature=temperature, extra=extra
+            messages,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            extra=extra,
+            idle_timeout=idle_timeout,
+            timeout=timeout,
         )
         try:
             while True:

@@ -17,6 +17,7 @@ from .exceptions import (
     EncoderError,
     PixelLMError,
     RetryExhausted,
+    StreamInterrupted,
     TimeoutError,
     ValidationError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ErrorSeverity",
     "PixelLMError",
     "RetryExhausted",
+    "StreamInterrupted",
     "TimeoutError",
     "ValidationError",
     "parse_retry_after",

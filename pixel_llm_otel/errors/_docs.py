@@ -22,6 +22,7 @@ from .exceptions import (
     EncoderError,
     PixelLMError,
     RetryExhausted,
+    StreamInterrupted,
     TimeoutError,
     ValidationError,
 )
@@ -37,6 +38,7 @@ _EXCEPTIONS: tuple[type[PixelLMError], ...] = (
     EncoderError,
     CircuitBreakerOpen,
     RetryExhausted,
+    StreamInterrupted,
 )
 
 #: How the classifier maps what is raised to a code (kept next to the rendering, checked by a test

@@ -79,6 +79,7 @@ class ErrorCode(str, enum.Enum):
     # response body
     RESPONSE_MALFORMED = "ERR_RESPONSE_MALFORMED"
     RESPONSE_INVALID = "ERR_RESPONSE_INVALID"
+    STREAM_INTERRUPTED = "ERR_STREAM_INTERRUPTED"
     # validation
     VALIDATION_TYPE = "ERR_VALIDATION_TYPE"
     VALIDATION_SHAPE = "ERR_VALIDATION_SHAPE"
@@ -305,6 +306,17 @@ CODE_INFO: dict[ErrorCode, ErrorCodeInfo] = dict(
             trips_breaker=True,
             suggestion="Check the server and model: some return empty choices when the context "
             "overflows or the model is unloaded.",
+        ),
+        _i(
+            ErrorCode.STREAM_INTERRUPTED,
+            "A streamed answer failed after its first content chunk (reset, stall past the "
+            "idle timeout, malformed event, deadline); the text already delivered stands.",
+            _C.RESPONSE,
+            _S.HIGH,
+            retryable=False,
+            trips_breaker=True,
+            suggestion="Not retried automatically: the chunks already yielded cannot be taken "
+            "back. Keep or discard the partial text and call again (the cause is chained).",
         ),
         _i(
             ErrorCode.VALIDATION_TYPE,

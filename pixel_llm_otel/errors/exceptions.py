@@ -5,6 +5,7 @@
     ├── TimeoutError        (also builtins.TimeoutError)     connect, read or total timeout
     ├── ValidationError     (also ValueError)                bad input or configuration (caller bug)
     ├── APIError                                             HTTP error status or unusable response
+    ├── StreamInterrupted                                    a stream failed after its first content
     ├── EncoderError                                         the torch vision encoder failed
     ├── CircuitBreakerOpen                                   refused fast by an open breaker
     └── RetryExhausted                                       every attempt failed; last one chained
@@ -28,6 +29,7 @@ __all__ = [
     "EncoderError",
     "PixelLMError",
     "RetryExhausted",
+    "StreamInterrupted",
     "TimeoutError",
     "ValidationError",
 ]
@@ -204,6 +206,38 @@ class APIError(PixelLMError):
         if retry_after is not None:
             ctx.setdefault("retry_after_s", retry_after)
         super().__init__(message, code=code, context=ctx, retryable=retryable, cause=cause)
+
+
+class StreamInterrupted(PixelLMError):
+    """A streamed answer failed after its first content chunk; never retried automatically.
+
+    The caller already holds the text of the chunks it was given; the failure behind it (a reset,
+    an idle timeout, a malformed event, the deadline) is ``cause`` (also ``__cause__``).
+
+    Attributes:
+        chunks: content chunks delivered before the failure.
+        cause_code: the ``ERR_*`` code of the failure behind it, when it has one.
+    """
+
+    default_code = ErrorCode.STREAM_INTERRUPTED
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        chunks: int,
+        cause: BaseException,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.chunks = chunks
+        self.cause_code = str(cause.code) if isinstance(cause, PixelLMError) else None
+        ctx = dict(context or {})
+        ctx.setdefault("chunks", chunks)
+        if self.cause_code is not None:
+            ctx.setdefault("cause_code", self.cause_code)
+        if message is None:
+            message = f"the stream failed after {chunks} content chunk(s): {cause}"
+        super().__init__(message, context=ctx, cause=cause)
 
 
 class EncoderError(PixelLMError):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from pixel_llm_otel.client import LMStudioClient
-from pixel_llm_otel.errors import APIError, ConnectionError, ErrorCode, PixelLMError, TimeoutError
+from pixel_llm_otel.errors import (
+    APIError,
+    ConnectionError,
+    ErrorCode,
+    PixelLMError,
+    StreamInterrupted,
+    TimeoutError,
+)
 from pixel_llm_otel.sim import SimulatorServer
 
 MSG = [{"role": "user", "content": "describe"}]
@@ -30,7 +37,12 @@ MSG = [{"role": "user", "content": "describe"}]
 async def test_simulated_fault_maps_to_typed_error(
     fault: str, error_type: type[PixelLMError], code: ErrorCode, stream: bool
 ) -> None:
-    """A scripted fault, then recovery: the typed error first, a good answer after."""
+    """A scripted fault, then recovery: the typed error first, a good answer after.
+
+    A streamed reset strikes after the first word: text was delivered, so it is an interruption.
+    """
+    if stream and fault == "reset":
+        error_type, code = StreamInterrupted, ErrorCode.STREAM_INTERRUPTED
     async with (
         SimulatorServer(seed=1) as sim,
         LMStudioClient(sim.base_url, read_timeout=0.3) as client,

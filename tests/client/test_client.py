@@ -168,17 +168,20 @@ async def test_stream_reassembles_text_and_usage(server: StubServer) -> None:
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
-        (_sse(_chunk("partial")), 200, ErrorCode.CONNECTION_RESET),
+        (_sse(_chunk("")), 200, ErrorCode.CONNECTION_RESET),
+        (_sse(_chunk("partial")), 200, ErrorCode.STREAM_INTERRUPTED),
         (_sse("{broken"), 200, ErrorCode.RESPONSE_MALFORMED),
         (_sse(_chunk(choices="x")), 200, ErrorCode.RESPONSE_INVALID),
         (b'{"error": {"message": "overloaded"}}', 503, ErrorCode.HTTP_UNAVAILABLE),
     ],
-    ids=["no-done", "bad-json", "bad-shape", "503"],
+    ids=["no-done-before-content", "no-done-after-content", "bad-json", "bad-shape", "503"],
 )
 async def test_stream_failures_are_typed(
     server: StubServer, payload: bytes, status: int, code: ErrorCode
 ) -> None:
-    """A stream cut before [DONE], a bad event or an error status raises the typed error."""
+    """A stream cut before [DONE], a bad event or an error status raises the typed error.
+
+    Cut after content was delivered, it is an interruption (``ERR_STREAM_INTERRUPTED``)."""
     server.on("POST", "/v1/chat/completions", _stream_handler(payload, status))
     async with LMStudioClient(server.base_url) as client:
         with pytest.raises(Exception) as info:

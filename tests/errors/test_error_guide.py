@@ -38,6 +38,7 @@ def test_classifier_table_covers_every_code() -> None:
     not_from_raw = {c for c in ErrorCode if c.name.startswith("VALIDATION_")} | {
         ErrorCode.CIRCUIT_OPEN,
         ErrorCode.RETRY_EXHAUSTED,
+        ErrorCode.STREAM_INTERRUPTED,  # raised by the client's stream reader
     }
     assert produced | not_from_raw == set(ErrorCode)
 

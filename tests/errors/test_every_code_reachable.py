@@ -27,6 +27,7 @@ from pixel_llm_otel.client import LMStudioClient
 from pixel_llm_otel.errors import DEFAULT_CLASSIFIER, ErrorCode, PixelLMError
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from pixel_llm_otel.resilience.retry import RetryConfig, RetryPolicy
+from pixel_llm_otel.sim import SimulatorServer
 from pixel_llm_otel.validation import (
     sanitize_input,
     validate_config,
@@ -268,6 +269,19 @@ async def _no_choices(s: Servers) -> BaseException:
     raise AssertionError("a completion without choices was accepted")
 
 
+async def _stream_interrupted(s: Servers) -> BaseException:
+    """A simulator stream reset after two words: the client raises StreamInterrupted."""
+    async with SimulatorServer() as sim, LMStudioClient(sim.base_url) as client:
+        sim.script([{"kind": "stream_reset", "after": 3}])
+        messages = [{"role": "user", "content": "x"}]
+        try:
+            async for _ in client.stream_chat(messages, model="m"):
+                pass
+        except PixelLMError as exc:
+            return exc
+    raise AssertionError("the stream did not fail")
+
+
 async def _pass(value: BaseException) -> BaseException:
     return value
 
@@ -296,6 +310,7 @@ CASES: dict[ErrorCode, Producer] = {
     ErrorCode.API_KEY_INVALID: lambda s: _status(s, 401),
     ErrorCode.RESPONSE_MALFORMED: lambda s: _get(f"{s.http}/badjson", read_json=True),
     ErrorCode.RESPONSE_INVALID: _no_choices,
+    ErrorCode.STREAM_INTERRUPTED: _stream_interrupted,
     ErrorCode.VALIDATION_TYPE: lambda s: _pass(_raised(lambda: validate_tensor([[0.5]]))),
     ErrorCode.VALIDATION_SHAPE: lambda s: _pass(
         _raised(lambda: validate_image_tensor(torch.rand(1, 224, 224)))

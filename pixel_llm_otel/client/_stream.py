@@ -1,0 +1,186 @@
+"""Reading one SSE chat stream: idle timeout, overall deadline, typed endings.
+
+:class:`ChunkReader` turns the ``data`` payloads of a response into :class:`StreamChunk` s and
+decides how the stream ends:
+
+=====================================================  ========================================
+what happened                                          raised
+=====================================================  ========================================
+``data: [DONE]``                                       nothing: the stream is complete
+no event for ``idle_timeout`` seconds                  ``TimeoutError`` ``ERR_TIMEOUT_READ``
+the overall deadline passed                            ``TimeoutError`` ``ERR_TIMEOUT_TOTAL``
+the body ended with no event at all (llama.cpp's 200   ``APIError`` ``ERR_RESPONSE_INVALID``
+on a context overflow)
+the body ended (or was reset) before ``[DONE]``        ``ConnectionError`` ``ERR_CONNECTION_RESET``
+an event that is not JSON / not a chunk                ``APIError`` ``ERR_RESPONSE_MALFORMED`` /
+                                                       ``ERR_RESPONSE_INVALID``
+=====================================================  ========================================
+
+Those are the ordinary, retryable errors while no content has been delivered. Once a chunk with
+content has been yielded, any of them is raised as :class:`StreamInterrupted`
+(``ERR_STREAM_INTERRUPTED``, not retryable) with the original chained: the caller has text that
+cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from ..errors import APIError, ConnectionError, ErrorCode, PixelLMError, StreamInterrupted
+from ..errors import TimeoutError as PixelTimeoutError
+from ._sse import DONE
+from ._types import StreamChunk
+
+__all__ = ["ChunkReader", "StreamProgress", "interruption", "timeout_error"]
+
+DecodeFn = Callable[[bytes], StreamChunk]
+
+
+class StreamProgress:
+    """What a stream has delivered so far (shared with the caller for error reporting)."""
+
+    __slots__ = ("chunks", "content_chunks", "events")
+
+    def __init__(self) -> None:
+        self.events = 0  # data events read, [DONE] excluded
+        self.chunks = 0  # chunks yielded
+        self.content_chunks = 0  # chunks yielded that carried content
+
+    @property
+    def started(self) -> bool:
+        """Whether content has been delivered (from then on failures are interruptions)."""
+        return self.content_chunks > 0
+
+
+if sys.version_info >= (3, 11):
+
+    async def _next_within(events: AsyncIterator[str], when: float | None) -> str:
+        if when is None:
+            return await anext(events)
+        async with asyncio.timeout_at(when):
+            return await anext(events)
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _next_within(events: AsyncIterator[str], when: float | None) -> str:
+        if when is None:
+            return await anext(events)
+        remaining = max(0.0, when - asyncio.get_running_loop().time())
+        return await asyncio.wait_for(anext(events), remaining)
+
+
+def interruption(
+    exc: PixelLMError, progress: StreamProgress, ctx: Mapping[str, Any]
+) -> PixelLMError:
+    """``exc`` as the stream's ending: a :class:`StreamInterrupted` once content was delivered."""
+    if progress.started and not isinstance(exc, StreamInterrupted):
+        return StreamInterrupted(chunks=progress.content_chunks, cause=exc, context=ctx)
+    return exc
+
+
+class ChunkReader:
+    """Async iterator over the chunks of ``events`` until ``[DONE]``; the typed ending otherwise.
+
+    ``deadline`` is a time on the running loop's clock (``loop.time()``); ``idle_timeout`` bounds
+    the wait for each event. Errors are the ordinary ones: the caller turns them into
+    :class:`StreamInterrupted` with :func:`interruption` once ``progress.started``. A class, not
+    a generator, so nothing is left suspended when the caller stops early.
+    """
+
+    __slots__ = ("_ctx", "_deadline", "_decode", "_events", "_idle", "_loop", "_progress")
+
+    def __init__(
+        self,
+        events: AsyncIterator[str],
+        decode: DecodeFn,
+        ctx: Mapping[str, Any],
+        progress: StreamProgress,
+        *,
+        idle_timeout: float | None,
+        deadline: float | None,
+    ) -> None:
+        self._events = events
+        self._decode = decode
+        self._ctx = ctx
+        self._progress = progress
+        self._idle = idle_timeout
+        self._deadline = deadline
+        self._loop = asyncio.get_running_loop()
+
+    def __aiter__(self) -> ChunkReader:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        loop, deadline, progress = self._loop, self._deadline, self._progress
+        when = _bound(loop.time(), self._idle, deadline)
+        try:
+            data = await _next_within(self._events, when)
+        except StopAsyncIteration:
+            raise self._ended() from None
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            if isinstance(exc, PixelLMError):
+                raise
+            raise timeout_error(loop.time(), deadline, self._idle, self._ctx, exc) from exc
+        if data == DONE:
+            raise StopAsyncIteration
+        progress.events += 1
+        chunk = self._decode(data.encode("utf-8"))
+        progress.chunks += 1
+        for choice in chunk.choices:
+            if choice.content:
+                progress.content_chunks += 1
+                break
+        return chunk
+
+    def _ended(self) -> PixelLMError:
+        if self._progress.events == 0:
+            return APIError(
+                "the event stream ended without any event (llama.cpp does this when the prompt "
+                "overflows the context)",
+                status=200,
+                code=ErrorCode.RESPONSE_INVALID,
+                context=self._ctx,
+            )
+        return ConnectionError(
+            "the stream ended before data: [DONE]",
+            code=ErrorCode.CONNECTION_RESET,
+            context=self._ctx,
+        )
+
+
+def _bound(now: float, idle_timeout: float | None, deadline: float | None) -> float | None:
+    """The time the next event must arrive by."""
+    idle = None if idle_timeout is None else now + idle_timeout
+    if deadline is None:
+        return idle
+    return deadline if idle is None else min(idle, deadline)
+
+
+def timeout_error(
+    now: float,
+    deadline: float | None,
+    idle_timeout: float | None,
+    ctx: Mapping[str, Any],
+    exc: BaseException,
+) -> PixelTimeoutError:
+    """The typed timeout: ``ERR_TIMEOUT_TOTAL`` once the deadline passed, else the idle one."""
+    if deadline is not None and now >= deadline - _SLACK:
+        return PixelTimeoutError(
+            "the stream's overall deadline passed",
+            code=ErrorCode.TIMEOUT_TOTAL,
+            context=ctx,
+            cause=exc,
+        )
+    return PixelTimeoutError(
+        f"no stream event within the idle timeout ({idle_timeout}s)",
+        code=ErrorCode.TIMEOUT_READ,
+        context={**ctx, "idle_timeout_s": idle_timeout},
+        cause=exc,
+    )
+
+
+#: Timers fire a little early or late; within this of the deadline, the deadline it was.
+_SLACK = 0.005
