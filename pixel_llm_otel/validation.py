@@ -3,7 +3,11 @@
 Every failure raises :class:`~pixel_llm_otel.errors.ValidationError` naming the field, a short
 description of the value seen (tensors by shape and dtype, never printed whole) and what was
 expected, with one of the ``ERR_VALIDATION_*`` codes. Nothing here lets a bare ``TypeError`` or an
-error from deep inside torch escape.
+error from deep inside torch escape: sparse, nested, MKL-DNN and quantized tensors are rejected by
+layout before anything looks at them, meta tensors and dtypes whose values torch cannot compare
+(float8, float4, ``bits*``, sub-byte and wide unsigned ints) are rejected by name before a value
+check (:mod:`pixel_llm_otel._tensor_kind` lists what is accepted), and any other error torch raises
+while a tensor is inspected becomes a ``ValidationError`` naming its layout and dtype.
 
 torch is imported lazily, inside the functions that need it, so ``import pixel_llm_otel`` stays
 light.
@@ -15,12 +19,20 @@ convert them with ``images.float() / 255``.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Iterable
 from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from ._config_check import validate_config
+from ._tensor_kind import (
+    check_layout,
+    check_values_checkable,
+    describe,
+    image_dtypes,
+    uncheckable,
+)
 from .errors import ErrorCode, ValidationError
 from .errors.exceptions import _short_repr
 
@@ -35,6 +47,17 @@ __all__ = ["sanitize_input", "validate_config", "validate_image_tensor", "valida
 #: Shape wildcards: any one dimension (``None``, ``-1``, ``"*"``) or any number (``"..."``).
 _ANY_DIM = (None, -1, "*")
 _NORMAL_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
+#: C0/C1 control characters and DEL, removed from prompts (``\n`` and ``\t`` are kept).
+_CONTROL_CHARS = {
+    point: None for point in (*range(0x20), *range(0x7F, 0xA0)) if chr(point) not in "\n\t"
+}
+#: An unpaired surrogate (a str never holds a valid pair: those are decoded to one code point).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Largest image height or width accepted (the encoder resizes every image to its own size).
+MAX_IMAGE_SIDE = 16_384
+#: Most elements in one image tensor (a batch included): 2**28 floats are 1 GiB in float32. An
+#: ``expand``-ed tensor costs no memory but every value check would still walk all its elements.
+MAX_IMAGE_ELEMENTS = 2**28
 
 
 # --- tensors -----------------------------------------------------------------------------------
@@ -64,14 +87,37 @@ def validate_tensor(
         raise ValidationError(
             field=name, value=value, expected="a torch.Tensor", code=ErrorCode.VALIDATION_TYPE
         )
+    try:
+        return _validate_tensor(value, name, shape, dtype, value_range, finite, device)
+    except ValidationError:
+        raise
+    except Exception as exc:  # torch refused to look at it: say what it is and what we accept
+        raise uncheckable(value, name, exc) from exc
+
+
+def _validate_tensor(
+    value: torch.Tensor,
+    name: str,
+    shape: Shape | None,
+    dtype: object,
+    value_range: tuple[float | None, float | None] | None,
+    finite: bool,
+    device: object,
+) -> torch.Tensor:
+    import torch
+
+    check_layout(value, name)
     if device is not None:
         _check_device(value, name, device)
     if dtype is not None:
         _check_dtype(value, name, dtype)
     if shape is not None:
         _check_shape(value, name, shape)
-    if value.numel() == 0 or value.device.type == "meta":
+    if value.numel() == 0:
         return value
+    if value_range is None and not (finite and (value.is_floating_point() or value.is_complex())):
+        return value  # no value check applies (and a meta tensor's shape was all there was)
+    check_values_checkable(value, name)
     with torch.no_grad():
         if _fast_path_ok(value, finite, value_range):
             return value
@@ -258,8 +304,21 @@ def validate_image_tensor(
             expected="a torch.Tensor image (CHW or BCHW)",
             code=ErrorCode.VALIDATION_TYPE,
         )
-    if not value.is_floating_point():
-        _check_dtype(value, name, (torch.float32, torch.float16, torch.bfloat16, torch.float64))
+    try:
+        _check_image(value, name, expected_size, allow_batch)
+    except ValidationError:
+        raise
+    except Exception as exc:  # torch refused to look at it: say what it is and what we accept
+        raise uncheckable(value, name, exc) from exc
+    return validate_tensor(value, name=name, value_range=(0.0, 1.0), finite=True)
+
+
+def _check_image(
+    value: torch.Tensor, name: str, expected_size: tuple[int, int] | None, allow_batch: bool
+) -> None:
+    check_layout(value, name)
+    if value.dtype not in image_dtypes():
+        _check_dtype(value, name, image_dtypes())
     layouts = ("CHW", "BCHW") if allow_batch else ("CHW",)
     if value.ndim not in (3, 4) or (value.ndim == 4 and not allow_batch):
         raise ValidationError(
@@ -291,7 +350,15 @@ def validate_image_tensor(
             expected="an image with non-zero height and width",
             code=ErrorCode.VALIDATION_SHAPE,
         )
-    return validate_tensor(value, name=name, value_range=(0.0, 1.0), finite=True)
+    if max(value.shape[-2:]) > MAX_IMAGE_SIDE or value.numel() > MAX_IMAGE_ELEMENTS:
+        raise ValidationError(
+            f"{name}: {describe(value)} is too large; expected height and width at most "
+            f"{MAX_IMAGE_SIDE} and at most {MAX_IMAGE_ELEMENTS} elements in all",
+            field=name,
+            value=tuple(value.shape),
+            expected=f"sides <= {MAX_IMAGE_SIDE}, <= {MAX_IMAGE_ELEMENTS} elements",
+            code=ErrorCode.VALIDATION_SHAPE,
+        )
 
 
 # --- prompt text -------------------------------------------------------------------------------
@@ -321,6 +388,7 @@ def sanitize_input(
         raise ValidationError(field="max_chars", value=max_chars, expected="an int >= 1 or None")
     if not isinstance(text, str):
         raise ValidationError(field=name, value=text, expected="a str", code=code)
+    text = str.__str__(text)  # a plain str: a subclass's overridden methods never run here
     if "\x00" in text:
         raise ValidationError(
             f"{name}: contains a NUL character at index {text.index(chr(0))}; expected text "
@@ -330,16 +398,17 @@ def sanitize_input(
             expected="text without NUL characters",
             code=code,
         )
-    cleaned = "".join(_clean_chars(text.replace("\r\n", "\n").replace("\r", "\n")))
-    for i, ch in enumerate(cleaned):
-        if "\ud800" <= ch <= "\udfff":
-            raise ValidationError(
-                f"{name}: contains an unpaired surrogate at index {i}; expected valid Unicode",
-                field=name,
-                value=_short_repr(text),
-                expected="valid Unicode text",
-                code=code,
-            )
+    cleaned = text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROL_CHARS)
+    surrogate = _SURROGATE.search(cleaned)
+    if surrogate is not None:
+        raise ValidationError(
+            f"{name}: contains an unpaired surrogate at index {surrogate.start()}; expected "
+            "valid Unicode",
+            field=name,
+            value=_short_repr(text),
+            expected="valid Unicode text",
+            code=code,
+        )
     if normalize is not None:
         cleaned = unicodedata.normalize(normalize, cleaned)  # type: ignore[arg-type]
     if max_chars is not None and len(cleaned) > max_chars:
@@ -351,10 +420,3 @@ def sanitize_input(
             code=code,
         )
     return cleaned
-
-
-def _clean_chars(text: str) -> Iterable[str]:
-    for ch in text:
-        point = ord(ch)
-        if ch in "\n\t" or not (point < 0x20 or 0x7F <= point <= 0x9F):
-            yield ch

@@ -319,10 +319,17 @@ def _excerpt(body: str | None) -> str | None:
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
-    """A bounded description of ``value``; tensors are described, never printed whole."""
-    shape = getattr(value, "shape", None)
-    dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None:
-        return f"{type(value).__name__}(shape={tuple(shape)}, dtype={dtype})"
-    text = repr(value)
+    """A bounded description of ``value``; tensors are described, never printed whole.
+
+    Never raises: a nested tensor has no shape, ``repr`` of a huge int or of a hostile object may
+    raise, and a description must not replace the error it is part of.
+    """
+    try:
+        shape = getattr(value, "shape", None)
+        dtype = getattr(value, "dtype", None)
+        if shape is not None and dtype is not None:
+            return f"{type(value).__name__}(shape={tuple(shape)}, dtype={dtype})"
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__name__} object>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

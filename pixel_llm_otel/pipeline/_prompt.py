@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_PROMPT", "CallOptions", "build_messages", "check_call"]
 
 DEFAULT_PROMPT = "Describe this image in one or two sentences."
+#: The largest ``max_tokens`` sent (a signed 32-bit int: what servers parse it into).
+MAX_TOKENS_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,21 +45,16 @@ def check_call(
         if prompt is None
         else sanitize_input(prompt, name="prompt", max_chars=config.max_prompt_chars)
     )
-    tokens = config.max_tokens if max_tokens is None else max_tokens
-    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 0:
+    tokens = _token_count(config.max_tokens if max_tokens is None else max_tokens)
+    if tokens is None:
         raise ValidationError(
             field="max_tokens",
             value=max_tokens,
-            expected="an int >= 0 or None",
+            expected=f"an int in [0, {MAX_TOKENS_LIMIT}] or None",
             code=ErrorCode.VALIDATION_RANGE,
         )
-    temp = config.temperature if temperature is None else temperature
-    if (
-        not isinstance(temp, (int, float))
-        or isinstance(temp, bool)
-        or not math.isfinite(temp)
-        or not 0.0 <= temp <= 2.0
-    ):
+    temp = _temperature(config.temperature if temperature is None else temperature)
+    if temp is None:
         raise ValidationError(
             field="temperature",
             value=temperature,
@@ -66,7 +63,27 @@ def check_call(
         )
     if not isinstance(raise_on_failure, bool):
         raise ValidationError(field="raise_on_failure", value=raise_on_failure, expected="a bool")
-    return CallOptions(text, tokens, float(temp), raise_on_failure)
+    return CallOptions(text, tokens, temp, raise_on_failure)
+
+
+def _token_count(value: object) -> int | None:
+    """``value`` as a plain int if it is an ``int`` (not ``bool``) in ``[0, MAX_TOKENS_LIMIT]``."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    number = int.__index__(value)  # a plain int, whatever a subclass overrides
+    return number if 0 <= number <= MAX_TOKENS_LIMIT else None
+
+
+def _temperature(value: object) -> float | None:
+    """``value`` as a float if it is a finite real number in ``[0, 2]``."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    plain = int.__index__(value) if isinstance(value, int) else float.__float__(value)
+    try:
+        number = float(plain)  # a plain number, whatever a subclass overrides
+    except OverflowError:  # an int too large for a float (10**400)
+        return None
+    return number if math.isfinite(number) and 0.0 <= number <= 2.0 else None
 
 
 def check_images(images: object, *, name: str = "images") -> torch.Tensor:
