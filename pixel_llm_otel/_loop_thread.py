@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .errors import ErrorCode, TimeoutError
+from .errors import ClientClosedError, ErrorCode, TimeoutError
 
 __all__ = ["LoopThread"]
 
@@ -98,8 +98,9 @@ class LoopThread:
                 ``None``: no guard, but a dead loop thread is still detected.
 
         Raises:
-            RuntimeError: when called from the loop thread itself (it would deadlock) or after
-                :meth:`stop`.
+            RuntimeError: when called from the loop thread itself (it would deadlock).
+            ClientClosedError: after :meth:`stop`, or when the loop stops before the call
+                finished (``ERR_CLIENT_CLOSED``; also a ``RuntimeError``).
         """
         if self.in_loop_thread():
             coro.close()
@@ -117,15 +118,20 @@ class LoopThread:
                     return future.result(wait)
                 except concurrent.futures.CancelledError:
                     if self._exited.is_set():  # cancelled by the loop's shutdown, not by us
-                        raise RuntimeError(
-                            f"{self._name}: the event loop stopped before the call finished"
+                        raise ClientClosedError(
+                            f"{self._name}: closed (the event loop stopped) before the call "
+                            "finished",
+                            what=self._name,
                         ) from None
                     raise
                 except concurrent.futures.TimeoutError:
                     if future.done():  # the coroutine itself raised a TimeoutError
                         return future.result()
                     if not self.is_running:
-                        raise RuntimeError(f"{self._name}: the event loop is not running") from None
+                        raise ClientClosedError(
+                            f"{self._name}: closed (the event loop is not running)",
+                            what=self._name,
+                        ) from None
                     if deadline is not None and time.monotonic() >= deadline:
                         raise TimeoutError(
                             f"{self._name}: no result within the {timeout:g}s guard",
@@ -162,7 +168,9 @@ class LoopThread:
             return loop
         with self._lock:
             if self._stopped:
-                raise RuntimeError(f"{self._name}: the loop thread was stopped")
+                raise ClientClosedError(
+                    f"{self._name}: closed (the loop thread was stopped)", what=self._name
+                )
             if self._loop is None:
                 ready = threading.Event()
                 holder: list[asyncio.AbstractEventLoop] = []

@@ -35,6 +35,7 @@ import aiohttp
 from ..errors import (
     DEFAULT_CLASSIFIER,
     APIError,
+    ClientClosedError,
     ErrorCode,
     PixelLMError,
     parse_retry_after,
@@ -282,6 +283,17 @@ class LMStudioClient:
             return
         await session.close()
 
+    def abandon(self) -> None:
+        """Close for good without awaiting, when the session's event loop is already closed.
+
+        Its connections cannot be closed gracefully any more; the session is detached so no
+        "unclosed session" warning follows. Prefer :meth:`close` while the loop runs.
+        """
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            session.detach()
+
     async def __aenter__(self) -> LMStudioClient:
         return self
 
@@ -296,7 +308,7 @@ class LMStudioClient:
     # --- internals ----------------------------------------------------------------------
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("LMStudioClient is closed")
+            raise ClientClosedError("LMStudioClient is closed", what="LMStudioClient")
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and not session.closed:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._checks import check_bool, check_int, check_secret, check_text, check_url, to_seconds
 from .._version import __version__
 from ..errors import ErrorCode, ValidationError
 
@@ -17,7 +17,7 @@ DEFAULT_BASE_URL = "http://localhost:1234/v1"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClientConfig:
     """Connection settings of :class:`~pixel_llm_otel.client.LMStudioClient`.
 
@@ -57,40 +57,21 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "base_url", _check_base_url(self.base_url))
-        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
-            raise ValidationError(
-                "api_key: expected a non-empty str or None",
-                field="api_key",
-                code=ErrorCode.VALIDATION_CONFIG,
-            )  # the value itself is deliberately not reported
-        if self.api_key is not None and any(c in self.api_key for c in "\r\n"):
-            raise ValidationError(
-                "api_key: must not contain line breaks",
-                field="api_key",
-                code=ErrorCode.VALIDATION_CONFIG,
-            )
+        set_(self, "base_url", check_url("base_url", self.base_url))
+        check_secret("api_key", self.api_key)
         for name in ("connect_timeout", "read_timeout", "health_timeout", "keepalive_timeout"):
-            set_(self, name, _seconds(name, getattr(self, name)))
+            set_(self, name, to_seconds(name, getattr(self, name), positive=True))
         if self.total_timeout is not None:
-            set_(self, "total_timeout", _seconds("total_timeout", self.total_timeout))
-        _check_int("pool_limit", self.pool_limit, minimum=1)
-        _check_int("pool_limit_per_host", self.pool_limit_per_host, minimum=0)
-        _check_int("max_error_body_bytes", self.max_error_body_bytes, minimum=1)
-        if not isinstance(self.user_agent, str) or not self.user_agent.isprintable():
-            raise ValidationError(
-                field="user_agent",
-                value=self.user_agent,
-                expected="a printable str",
-                code=ErrorCode.VALIDATION_CONFIG,
+            set_(
+                self,
+                "total_timeout",
+                to_seconds("total_timeout", self.total_timeout, positive=True),
             )
-        if not isinstance(self.trust_env, bool):
-            raise ValidationError(
-                field="trust_env",
-                value=self.trust_env,
-                expected="a bool",
-                code=ErrorCode.VALIDATION_CONFIG,
-            )
+        check_int("pool_limit", self.pool_limit, minimum=1)
+        check_int("pool_limit_per_host", self.pool_limit_per_host, minimum=0)
+        check_int("max_error_body_bytes", self.max_error_body_bytes, minimum=1)
+        check_text("user_agent", self.user_agent, what="a User-Agent str")
+        check_bool("trust_env", self.trust_env)
 
     @classmethod
     def from_options(cls, base: ClientConfig | str | None = None, **options: Any) -> ClientConfig:
@@ -140,74 +121,3 @@ class ClientConfig:
     def base_path(self) -> str:
         """The path of ``base_url`` without a trailing slash (``/v1``)."""
         return urlsplit(self.base_url).path.rstrip("/")
-
-
-def _check_base_url(value: object) -> str:
-    expected = "an http(s) URL such as http://localhost:1234/v1, without credentials"
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(
-            field="base_url", value=value, expected=expected, code=ErrorCode.VALIDATION_CONFIG
-        )
-    text = value.strip().rstrip("/")
-    try:
-        parts = urlsplit(text)
-        port = parts.port  # raises ValueError for a bad port
-    except ValueError as exc:
-        raise ValidationError(
-            field="base_url",
-            value="<unparsable URL>",
-            expected=expected,
-            code=ErrorCode.VALIDATION_CONFIG,
-            cause=exc,
-        ) from exc
-    if parts.username is not None or parts.password is not None:
-        # Never echo the URL: it holds credentials.
-        raise ValidationError(
-            "base_url: must not embed credentials; pass api_key instead",
-            field="base_url",
-            code=ErrorCode.VALIDATION_CONFIG,
-        )
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValidationError(
-            field="base_url", value=text, expected=expected, code=ErrorCode.VALIDATION_CONFIG
-        )
-    if parts.query or parts.fragment:
-        raise ValidationError(
-            field="base_url",
-            value=text,
-            expected="a URL without query or fragment",
-            code=ErrorCode.VALIDATION_CONFIG,
-        )
-    del port
-    return text
-
-
-def _seconds(name: str, value: object) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(
-            field=name,
-            value=value,
-            expected="seconds as a float or a timedelta",
-            code=ErrorCode.VALIDATION_CONFIG,
-        )
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValidationError(
-            field=name,
-            value=value,
-            expected="a finite duration > 0",
-            code=ErrorCode.VALIDATION_CONFIG,
-        )
-    return seconds
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValidationError(
-            field=name,
-            value=value,
-            expected=f"an int >= {minimum}",
-            code=ErrorCode.VALIDATION_CONFIG,
-        )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._checks import check_max_tokens, check_temperature, check_text
 from ..errors import ErrorCode, ValidationError
 
 __all__ = ["RESERVED_KEYS", "build_chat_payload", "encode_json"]
@@ -30,34 +30,16 @@ def build_chat_payload(
 ) -> dict[str, Any]:
     """The JSON body of a chat request. ``max_tokens=0`` and ``temperature=0.0`` are kept:
     only ``None`` means "let the server decide"."""
-    if not isinstance(model, str) or not model.strip():
-        raise ValidationError(
-            field="model", value=model, expected="a non-empty str", code=ErrorCode.VALIDATION_CONFIG
-        )
+    check_text("model", model, what="a model name")
     payload: dict[str, Any] = {"model": model, "messages": _messages(messages)}
     if max_tokens is not None:
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 0:
-            raise ValidationError(
-                field="max_tokens",
-                value=max_tokens,
-                expected="an int >= 0 or None",
-                code=ErrorCode.VALIDATION_RANGE,
-            )
-        payload["max_tokens"] = max_tokens
+        payload["max_tokens"] = check_max_tokens(
+            "max_tokens", max_tokens, code=ErrorCode.VALIDATION_RANGE
+        )
     if temperature is not None:
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or not math.isfinite(temperature)
-            or not 0.0 <= temperature <= 2.0
-        ):
-            raise ValidationError(
-                field="temperature",
-                value=temperature,
-                expected="a float in [0, 2] or None",
-                code=ErrorCode.VALIDATION_RANGE,
-            )
-        payload["temperature"] = float(temperature)
+        payload["temperature"] = check_temperature(
+            "temperature", temperature, code=ErrorCode.VALIDATION_RANGE
+        )
     if extra:
         if not isinstance(extra, Mapping):
             raise ValidationError(

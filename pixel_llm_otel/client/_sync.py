@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from .._loop_thread import LoopThread
+from ..errors import ClientClosedError
 from ._async import HealthStatus, LMStudioClient
 from ._config import ClientConfig
 from ._types import ChatCompletion, StreamChunk
@@ -168,7 +169,7 @@ class SyncLMStudioClient:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("SyncLMStudioClient is closed")
+            raise ClientClosedError("SyncLMStudioClient is closed", what="SyncLMStudioClient")
 
 
 async def _anext(agen: AsyncIterator[StreamChunk]) -> StreamChunk:

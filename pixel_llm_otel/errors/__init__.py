@@ -13,6 +13,7 @@ from .codes import CODE_INFO, ErrorCategory, ErrorCode, ErrorCodeInfo, ErrorSeve
 from .exceptions import (
     APIError,
     CircuitBreakerOpen,
+    ClientClosedError,
     ConnectionError,
     EncoderError,
     PixelLMError,
@@ -28,6 +29,7 @@ __all__ = [
     "APIError",
     "CircuitBreakerOpen",
     "Classification",
+    "ClientClosedError",
     "ConnectionError",
     "EncoderError",
     "ErrorCategory",

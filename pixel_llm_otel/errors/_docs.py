@@ -18,6 +18,7 @@ from .codes import CODE_INFO, ErrorCode
 from .exceptions import (
     APIError,
     CircuitBreakerOpen,
+    ClientClosedError,
     ConnectionError,
     EncoderError,
     PixelLMError,
@@ -39,6 +40,7 @@ _EXCEPTIONS: tuple[type[PixelLMError], ...] = (
     CircuitBreakerOpen,
     RetryExhausted,
     StreamInterrupted,
+    ClientClosedError,
 )
 
 #: How the classifier maps what is raised to a code (kept next to the rendering, checked by a test

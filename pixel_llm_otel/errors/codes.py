@@ -37,6 +37,7 @@ class ErrorCategory(str, enum.Enum):
     ENCODER = "encoder"  # the local torch vision encoder failed
     CIRCUIT_BREAKER = "circuit_breaker"  # the call was refused by an open breaker
     RETRY = "retry"  # every attempt failed
+    LIFECYCLE = "lifecycle"  # the client or pipeline was closed before or during the call
     UNKNOWN = "unknown"  # anything we could not classify
 
     def __str__(self) -> str:
@@ -97,6 +98,8 @@ class ErrorCode(str, enum.Enum):
     # resilience
     CIRCUIT_OPEN = "ERR_CIRCUIT_OPEN"
     RETRY_EXHAUSTED = "ERR_RETRY_EXHAUSTED"
+    # lifecycle
+    CLIENT_CLOSED = "ERR_CLIENT_CLOSED"
     # anything else
     UNKNOWN = "ERR_UNKNOWN"
 
@@ -449,6 +452,16 @@ CODE_INFO: dict[ErrorCode, ErrorCodeInfo] = dict(
             trips_breaker=True,
             suggestion="See the last error's code and suggestion; raise max_attempts or the "
             "deadline only if the failures are transient.",
+        ),
+        _i(
+            ErrorCode.CLIENT_CLOSED,
+            "The client or pipeline was closed before or while the call ran.",
+            _C.LIFECYCLE,
+            _S.HIGH,
+            retryable=False,
+            trips_breaker=False,
+            suggestion="Do not use an instance after close()/aclose(), and close it only once "
+            "every call has returned; build a new one to continue.",
         ),
         _i(
             ErrorCode.UNKNOWN,

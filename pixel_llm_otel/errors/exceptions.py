@@ -8,7 +8,8 @@
     ├── StreamInterrupted                                    a stream failed after its first content
     ├── EncoderError                                         the torch vision encoder failed
     ├── CircuitBreakerOpen                                   refused fast by an open breaker
-    └── RetryExhausted                                       every attempt failed; last one chained
+    ├── RetryExhausted                                       every attempt failed; last one chained
+    └── ClientClosedError   (also RuntimeError)              used after close, or closed mid-call
 
 Lower-level exceptions (aiohttp, asyncio, OSError, json, torch) are translated at the boundary
 with ``raise ... from exc``; :class:`~pixel_llm_otel.errors.ErrorClassifier` does the mapping.
@@ -25,6 +26,7 @@ from .codes import ErrorCategory, ErrorCode, ErrorCodeInfo, ErrorSeverity
 __all__ = [
     "APIError",
     "CircuitBreakerOpen",
+    "ClientClosedError",
     "ConnectionError",
     "EncoderError",
     "PixelLMError",
@@ -308,6 +310,30 @@ class RetryExhausted(PixelLMError):
         if message is None:
             message = f"gave up after {attempts} attempt(s); last error: {last_error}"
         super().__init__(message, context=ctx, cause=last_error)
+
+
+class ClientClosedError(PixelLMError, builtins.RuntimeError):
+    """The client or pipeline was closed before the call, or while it was running.
+
+    Every entry point raises it the same way, sync and async, whatever ``raise_on_failure``
+    says: no fallback answers for a closed instance.
+    """
+
+    default_code = ErrorCode.CLIENT_CLOSED
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        what: str = "client",
+        context: Mapping[str, Any] | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        ctx = dict(context or {})
+        ctx.setdefault("closed", what)
+        if message is None:
+            message = f"{what} is closed"
+        super().__init__(message, context=ctx, retryable=False, cause=cause)
 
 
 def _excerpt(body: str | None) -> str | None:

@@ -2,9 +2,11 @@
 
 Every public method of :class:`~pixel_llm_otel.pipeline.HybridPixelLLM`, sync or async, ends up
 here. The core owns the resilience primitives and the encoder (built once); per event loop it keeps
-one HTTP client and one concurrency semaphore, because aiohttp sessions and asyncio primitives
-belong to the loop that created them (the sync API runs on a private loop thread, async callers on
-their own loop).
+one HTTP client (``LMStudioClient(config.client)``) and one concurrency semaphore, because aiohttp
+sessions and asyncio primitives belong to the loop that created them (the sync API runs on a
+private loop thread, async callers on their own loop). Those are closed when their loop ends
+(:class:`~pixel_llm_otel._per_loop.PerLoop`), so ``asyncio.run`` per call leaves nothing open.
+Collaborators are called directly, typed by :mod:`pixel_llm_otel.protocols`.
 
 Order of the guards: the circuit breaker wraps the whole retried call, so one caption counts as one
 breaker call, an open breaker refuses before any attempt, and ``RetryExhausted`` counts as one
@@ -17,20 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import hooks
-from ..errors import EncoderError, PixelLMError
+from .._per_loop import PerLoop
+from ..client import LMStudioClient
+from ..errors import ClientClosedError, EncoderError, PixelLMError
 from ..errors.classifier import DEFAULT_CLASSIFIER
 from ..hooks import ChatRequestInfo
 from ..monitoring import ErrorMetrics, StructuredLogger
 from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
 from ..resilience.retry import RetryPolicy
-from . import _adapters
 from ._cache_key import CacheKey, image_digest, image_digests
 from ._prompt import CallOptions, build_messages
 from .result import GenerateResult, Usage
@@ -39,12 +41,13 @@ if TYPE_CHECKING:
     import torch
 
     from ..client import ChatCompletion
+    from ..protocols import ImageEncoder
     from .config import HybridConfig
 
 __all__ = ["Encoded", "PipelineCore"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Encoded:
     """Everything one caption needs from its image(s), computed once, off the event loop.
 
@@ -61,7 +64,7 @@ class Encoded:
 _UNOBSERVED = ChatRequestInfo(
     model="", provider="", server_address="", server_port=None, max_tokens=None, temperature=None
 )
-_NO_USAGE = Usage(None, None)
+_NO_USAGE = Usage()
 
 
 @dataclass(slots=True)
@@ -71,8 +74,16 @@ class _Attempts:
 
 @dataclass(slots=True)
 class _LoopState:
-    client: Any
+    client: LMStudioClient
     semaphore: asyncio.Semaphore
+
+
+async def _close_state(state: _LoopState) -> None:
+    await state.client.close()
+
+
+def _abandon_state(state: _LoopState) -> None:
+    state.client.abandon()
 
 
 class PipelineCore:
@@ -82,16 +93,16 @@ class PipelineCore:
         self,
         config: HybridConfig,
         *,
-        encoder: Any = None,
+        encoder: ImageEncoder | None = None,
         clock: Callable[[], float] = time.monotonic,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
         self.log = logger if logger is not None else _default_logger()
-        errors = config.error_config
+        errors = config.errors
         self._owns_encoder = encoder is None
-        self.encoder = encoder if encoder is not None else _adapters.build_encoder(config)
+        self.encoder: ImageEncoder = encoder if encoder is not None else _build_encoder(config)
         self.breaker = CircuitBreaker(config.breaker_name, errors.circuit_breaker, clock=clock)
         self.retry = RetryPolicy(
             errors.retry, name=f"{config.breaker_name}.chat", clock=clock, async_sleep=async_sleep
@@ -100,34 +111,39 @@ class PipelineCore:
         self.metrics = ErrorMetrics()
         for primitive in (self.breaker, self.retry, self.fallback):
             primitive.subscribe(self.metrics)
-        host, port = config.server_address
-        self._server = (host, port)
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._closed = False
+        self._server = config.server_address
+        self._device = str(self.encoder.device)
+        self.loops: PerLoop[_LoopState] = PerLoop(self._new_state, _close_state, _abandon_state)
+        self.closed = False
 
     # --- per-loop resources -------------------------------------------------------------
-    def _state(self) -> _LoopState:
-        loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
-        if state is None:
-            state = _LoopState(
-                _adapters.build_client(self.config), asyncio.Semaphore(self.config.max_concurrency)
-            )
-            self._states[loop] = state
-        return state
+    def _new_state(self) -> _LoopState:
+        return _LoopState(
+            LMStudioClient(self.config.client), asyncio.Semaphore(self.config.max_concurrency)
+        )
 
-    async def aclose(self) -> None:
-        """Close the HTTP client of the running loop (others are closed by their own loop)."""
-        state = self._states.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            await _adapters.close_client(state.client)
+    def _state(self) -> _LoopState:
+        if self.closed:
+            raise ClientClosedError("HybridPixelLLM is closed", what="HybridPixelLLM")
+        return self.loops.get()
+
+    def check_open(self) -> None:
+        """Raise :class:`ClientClosedError` once the pipeline is closed."""
+        if self.closed:
+            raise ClientClosedError("HybridPixelLLM is closed", what="HybridPixelLLM")
+
+    async def aclose(self, *, skip: asyncio.AbstractEventLoop | None = None) -> None:
+        """Refuse new calls; close the HTTP clients of every loop that can still run a close
+        (``skip``: a loop blocked by the caller, which closes its own when it ends)."""
+        self.closed = True
+        await self.loops.aclose(skip=skip)
 
     def close_encoder(self) -> None:
         """Stop the encoder's worker thread if this pipeline built the encoder."""
         if self._owns_encoder:
-            _adapters.close_encoder(self.encoder)
+            close = getattr(self.encoder, "close", None)  # VisionEncoder.close
+            if callable(close):
+                close()
 
     # --- encoding -----------------------------------------------------------------------
     async def encode(self, batch: torch.Tensor, *, per_image: bool) -> list[Encoded]:
@@ -139,15 +155,14 @@ class PipelineCore:
         observer = hooks.get_observer()
         with observer.encode(
             encoder_type=self.config.encoder_type,
-            device=_adapters.encoder_device(self.encoder),
+            device=self._device,
             batch_size=int(batch.shape[0]),
         ) as scope:
             try:
                 summaries, digests = await asyncio.gather(
-                    _adapters.encode_and_summarize(self.encoder, batch),
-                    asyncio.to_thread(image_digests, batch, per_image),
+                    self._summaries(batch), asyncio.to_thread(image_digests, batch, per_image)
                 )
-                urls = await _adapters.png_data_urls(batch) if self.config.send_image else ()
+                urls = await _png_data_urls(batch) if self.config.call.send_image else ()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -156,10 +171,15 @@ class PipelineCore:
                 raise error from exc
         if per_image:
             return [
-                Encoded(summary, digests[i], (urls[i],) if urls else ())
+                Encoded(summary=summary, digest=digests[i], image_urls=(urls[i],) if urls else ())
                 for i, summary in enumerate(summaries)
             ]
-        return [Encoded(" | ".join(summaries), digests[0], tuple(urls))]
+        return [Encoded(summary=" | ".join(summaries), digest=digests[0], image_urls=tuple(urls))]
+
+    async def _summaries(self, batch: torch.Tensor) -> list[str]:
+        """One encoder pass (off the event loop, the encoder's job); one summary per image."""
+        features = await self.encoder.encode_async(batch)
+        return [str(s) for s in self.encoder.summarize(features)]
 
     def reject(self, error: BaseException) -> None:
         """Report a call refused before any work (bad input) as one failed generate unit."""
@@ -209,6 +229,10 @@ class PipelineCore:
                 scope.finish(outcome="error", attempts=tries.count, error=exc)
                 raise
             except Exception as exc:
+                if self.closed or isinstance(exc, ClientClosedError):
+                    closed = _closed_error(exc)
+                    scope.finish(outcome="error", attempts=tries.count, error=closed)
+                    raise closed from exc
                 digest = ready.digest if ready is not None else await _digest_or_none(images)
                 result = await self._fall_back(digest, options, exc, tries.count, started, scope)
                 if result.text is None and options.raise_on_failure:
@@ -218,7 +242,12 @@ class PipelineCore:
             self.fallback.remember(CacheKey(model, options.prompt, ready.digest), text)
             scope.finish(outcome="success", attempts=tries.count)
             return GenerateResult(
-                text, "llm", tries.count, usage, None, scope.trace_id, time.perf_counter() - started
+                text=text,
+                source="llm",
+                attempts=tries.count,
+                usage=usage,
+                trace_id=scope.trace_id,
+                latency=time.perf_counter() - started,
             )
 
     async def _chat(
@@ -230,9 +259,14 @@ class PipelineCore:
         model = self.config.lm_studio_model
         messages = build_messages(options.prompt, encoded.summary, encoded.image_urls)
 
+        max_tokens, temperature = options.max_tokens, options.temperature
+
         def attempt() -> Awaitable[ChatCompletion]:
             tries.count += 1
-            return _adapters.chat(client, messages, model, options.max_tokens, options.temperature)
+            # The client's own coroutine, not wrapped in another: this runs once per request.
+            return client.chat(
+                messages, model=model, max_tokens=max_tokens, temperature=temperature
+            )
 
         observer = hooks.get_observer()
         observed = observer is not hooks.NOOP_OBSERVER
@@ -243,7 +277,9 @@ class PipelineCore:
             try:
                 await semaphore.acquire()  # what ``async with`` does, minus two coroutines
                 try:
-                    completion = await self.breaker.call_async(self.retry.call_async, attempt)
+                    completion = await self.breaker.call_async(
+                        self.retry.run_async, attempt, deadline=options.deadline
+                    )
                 finally:
                     semaphore.release()
             except BaseException as exc:
@@ -252,12 +288,14 @@ class PipelineCore:
                     chat_scope.fail(exc)
                 raise
             if observed:
-                chat_scope.response(_adapters.response_info(completion))
+                chat_scope.response(completion.to_response_info())
             chat_scope.attempts(tries.count)
         usage = completion.usage
         if usage is None:
             return completion.text, _NO_USAGE
-        return completion.text, Usage(usage.prompt_tokens, usage.completion_tokens)
+        return completion.text, Usage(
+            input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
+        )
 
     def _request_info(
         self, options: CallOptions, messages: list[Mapping[str, Any]]
@@ -296,28 +334,54 @@ class PipelineCore:
         else:
             scope.finish(outcome="error", attempts=attempts, error=error)
         return GenerateResult(
-            text if served else None,
-            strategy if served else None,  # type: ignore[arg-type]
-            attempts,
-            None,
-            error,
-            scope.trace_id,
-            time.perf_counter() - started,
+            text=text if served else None,
+            source=strategy if served else None,  # type: ignore[arg-type]
+            attempts=attempts,
+            error=error,
+            trace_id=scope.trace_id,
+            latency=time.perf_counter() - started,
         )
 
     # --- health -------------------------------------------------------------------------
     async def health(self) -> dict[str, Any]:
         """Server reachability and models, breaker state, cache size. Never raises."""
-        reachable, models, error = await _adapters.health(self._state().client)
+        status = await self._state().client.health()
         return {
-            "server_reachable": reachable,
+            "server_reachable": status.available,
             "url": self.config.lm_studio_url,
             "model": self.config.lm_studio_model,
-            "models": models,
+            "models": list(status.models),
             "breaker_state": self.breaker.state.value,
-            "cache_size": _adapters.cache_entries(self.fallback),
-            "error": error,
+            "cache_size": self.fallback.stats().cache_entries,
+            "error": None if status.error is None else str(status.error),
         }
+
+
+def _build_encoder(config: HybridConfig) -> ImageEncoder:
+    """The vision encoder of ``config.encoder``, built once per pipeline (imports torch)."""
+    from ..encoder import build_encoder
+
+    settings = config.encoder
+    return build_encoder(settings.kind, settings.config, device=settings.device)
+
+
+async def _png_data_urls(batch: torch.Tensor) -> tuple[str, ...]:
+    """Each image as a ``data:image/png;base64,...`` URL (encoded off the event loop)."""
+    from ..encoder import image_to_png_base64
+
+    def encode_all() -> tuple[str, ...]:
+        return tuple(f"data:image/png;base64,{image_to_png_base64(image)}" for image in batch)
+
+    return await asyncio.to_thread(encode_all)
+
+
+def _closed_error(exc: Exception) -> ClientClosedError:
+    """The error of a call the pipeline's close overtook (or that ran into a closed client)."""
+    if isinstance(exc, ClientClosedError):
+        return exc
+    return ClientClosedError(
+        "HybridPixelLLM was closed while the call ran", what="HybridPixelLLM", cause=exc
+    )
 
 
 def _encoder_error(exc: Exception) -> PixelLMError:

@@ -17,13 +17,15 @@ negative ``max_tokens``) raises :class:`~pixel_llm_otel.errors.ValidationError` 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._loop_thread import LoopThread
-from ..errors import ValidationError
+from ..errors import ClientClosedError, ErrorCode, ValidationError
 from ._batch import caption_batch, check_batch
 from ._core import Encoded, PipelineCore
 from ._prompt import CallOptions, check_call, check_images
@@ -34,11 +36,14 @@ if TYPE_CHECKING:
     import torch
 
     from ..monitoring import StructuredLogger
+    from ..protocols import ImageEncoder
     from ..resilience.circuit_breaker import CircuitBreaker
     from ..resilience.fallback import FallbackManager
     from ..resilience.retry import RetryPolicy
 
 __all__ = ["HybridPixelLLM"]
+
+_CONFIG_CODE = ErrorCode.VALIDATION_CONFIG
 
 T = TypeVar("T")
 
@@ -75,12 +80,13 @@ class HybridPixelLLM:
         max_concurrency: int = 16,
         max_prompt_chars: int = 8000,
         breaker_name: str = "lm_studio",
-        encoder: Any = None,
+        config: HybridConfig | None = None,
+        encoder: ImageEncoder | None = None,
         clock: Callable[[], float] = time.monotonic,
         async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         logger: StructuredLogger | None = None,
     ) -> None:
-        config = HybridConfig.build(
+        flat = dict(
             lm_studio_url=lm_studio_url,
             lm_studio_model=lm_studio_model,
             device=device,
@@ -101,18 +107,18 @@ class HybridPixelLLM:
             max_prompt_chars=max_prompt_chars,
             breaker_name=breaker_name,
         )
+        config = _configure(config, flat)
         self._core = PipelineCore(
             config, encoder=encoder, clock=clock, async_sleep=async_sleep, logger=logger
         )
         self._runner = LoopThread(name=f"pixel-llm-{config.breaker_name}")
         self._closed = False
-        self._defaults = check_call(config, None, None, None, False)
+        self._defaults = check_call(config.call)
 
     @classmethod
     def from_config(cls, config: HybridConfig, **runtime: Any) -> HybridPixelLLM:
         """An instance from a ready :class:`HybridConfig` (``runtime``: encoder, clock, ...)."""
-        options = {name: getattr(config, name) for name in HybridConfig.__dataclass_fields__}
-        return cls(**options, **runtime)
+        return cls(config=config, **runtime)
 
     def __repr__(self) -> str:
         c = self._core.config
@@ -127,7 +133,7 @@ class HybridPixelLLM:
         return self._core.config
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> ImageEncoder:
         """The vision encoder (built once, at construction)."""
         return self._core.encoder
 
@@ -152,6 +158,8 @@ class HybridPixelLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raise_on_failure: bool = False,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> GenerateResult:
         """Caption ``images`` (CHW, or BCHW for one caption of several images).
 
@@ -161,7 +169,9 @@ class HybridPixelLLM:
         """
         self._check_open()
         try:
-            options = self._options(prompt, max_tokens, temperature, raise_on_failure)
+            options = self._options(
+                prompt, max_tokens, temperature, raise_on_failure, deadline, timeout
+            )
             batch = check_images(images)
         except ValidationError as exc:
             self._core.reject(exc)  # still one generate span and one counted request
@@ -176,6 +186,8 @@ class HybridPixelLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raise_on_failure: bool = False,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> str | None:
         """The caption text (``None`` when nothing could be produced); see
         :meth:`generate_result_async`."""
@@ -185,6 +197,8 @@ class HybridPixelLLM:
             max_tokens=max_tokens,
             temperature=temperature,
             raise_on_failure=raise_on_failure,
+            deadline=deadline,
+            timeout=timeout,
         )
         return result.text
 
@@ -196,6 +210,8 @@ class HybridPixelLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raise_on_failure: bool = False,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> GenerateResult:
         """Sync :meth:`generate_result_async`."""
         return self._run(
@@ -205,6 +221,8 @@ class HybridPixelLLM:
                 max_tokens=max_tokens,
                 temperature=temperature,
                 raise_on_failure=raise_on_failure,
+                deadline=deadline,
+                timeout=timeout,
             )
         )
 
@@ -216,6 +234,8 @@ class HybridPixelLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raise_on_failure: bool = False,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> str | None:
         """Sync :meth:`generate_async`: the caption, or ``None``."""
         return self._run(
@@ -225,6 +245,8 @@ class HybridPixelLLM:
                 max_tokens=max_tokens,
                 temperature=temperature,
                 raise_on_failure=raise_on_failure,
+                deadline=deadline,
+                timeout=timeout,
             )
         )
 
@@ -236,6 +258,8 @@ class HybridPixelLLM:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raise_on_failure: bool = False,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> GenerateResult:
         """Like :meth:`generate_result_async` for an image already passed through
         :meth:`encode_async` (several prompts for one image; benchmarks of the HTTP path)."""
@@ -244,7 +268,9 @@ class HybridPixelLLM:
             raise ValidationError(
                 field="encoded", value=encoded, expected="the Encoded returned by encode_async()"
             )
-        options = self._options(prompt, max_tokens, temperature, raise_on_failure)
+        options = self._options(
+            prompt, max_tokens, temperature, raise_on_failure, deadline, timeout
+        )
         return await self._core.caption(None, options, encoded=encoded, batch_size=1)
 
     async def encode_async(self, images: torch.Tensor) -> Encoded:
@@ -261,6 +287,8 @@ class HybridPixelLLM:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> list[GenerateResult]:
         """One result per image (a BCHW tensor or a sequence of same-sized CHW tensors), in order.
 
@@ -268,7 +296,7 @@ class HybridPixelLLM:
         ``max_concurrency`` requests in flight); one image's failure never fails the others.
         """
         self._check_open()
-        options = self._options(prompt, max_tokens, temperature, False)
+        options = self._options(prompt, max_tokens, temperature, False, deadline, timeout)
         return await caption_batch(self._core, check_batch(images), options)
 
     async def generate_batch_async(
@@ -278,10 +306,17 @@ class HybridPixelLLM:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> list[str | None]:
         """One caption (or ``None``) per image; see :meth:`generate_batch_results_async`."""
         results = await self.generate_batch_results_async(
-            images, prompt, max_tokens=max_tokens, temperature=temperature
+            images,
+            prompt,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            deadline=deadline,
+            timeout=timeout,
         )
         return [r.text for r in results]
 
@@ -292,11 +327,18 @@ class HybridPixelLLM:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> list[GenerateResult]:
         """Sync :meth:`generate_batch_results_async`."""
         return self._run(
             self.generate_batch_results_async(
-                images, prompt, max_tokens=max_tokens, temperature=temperature
+                images,
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                deadline=deadline,
+                timeout=timeout,
             )
         )
 
@@ -307,11 +349,18 @@ class HybridPixelLLM:
         *,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        deadline: float | timedelta | None = None,
+        timeout: float | timedelta | None = None,
     ) -> list[str | None]:
         """Sync :meth:`generate_batch_async`."""
         return self._run(
             self.generate_batch_async(
-                images, prompt, max_tokens=max_tokens, temperature=temperature
+                images,
+                prompt,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                deadline=deadline,
+                timeout=timeout,
             )
         )
 
@@ -354,24 +403,29 @@ class HybridPixelLLM:
 
     # --- lifecycle --------------------------------------------------------------------------
     async def aclose(self) -> None:
-        """Close HTTP clients and stop the private loop thread. Idempotent."""
+        """Close every HTTP client (this loop's, the private loop's, other running loops') and
+        stop the private loop thread. Idempotent. Calls in flight end in ``ClientClosedError``."""
         if self._closed:
             return
         self._closed = True
         await self._core.aclose()
         if self._runner.is_running:
-            await asyncio.wrap_future(self._runner.submit(self._core.aclose()))
             await asyncio.to_thread(self._runner.stop)
         await asyncio.to_thread(self._core.close_encoder)
 
     def close(self) -> None:
-        """Sync :meth:`aclose` (from inside a running loop, prefer ``await aclose()``)."""
+        """Sync :meth:`aclose` (from inside a running loop, prefer ``await aclose()``: that
+        loop's client is then closed when the loop ends)."""
         if self._closed:
             return
         self._closed = True
+        caller = _running_loop()
         if self._runner.is_running:
-            self._runner.run(self._core.aclose(), timeout=10.0)
+            self._runner.run(self._core.aclose(skip=caller), timeout=10.0)
             self._runner.stop()
+        else:
+            self._core.closed = True
+            self._core.loops.close_threadsafe(skip=caller)
         self._core.close_encoder()
 
     def __enter__(self) -> HybridPixelLLM:
@@ -404,7 +458,13 @@ class HybridPixelLLM:
         return self._runner.run(coro)
 
     def _options(
-        self, prompt: object, max_tokens: object, temperature: object, raise_on_failure: object
+        self,
+        prompt: object,
+        max_tokens: object,
+        temperature: object,
+        raise_on_failure: object,
+        deadline: object = None,
+        timeout: object = None,
     ) -> CallOptions:
         """The checked call options; all defaults (the common call) were checked once."""
         if (
@@ -412,13 +472,64 @@ class HybridPixelLLM:
             and max_tokens is None
             and temperature is None
             and raise_on_failure is False
+            and deadline is None
+            and timeout is None
         ):
             return self._defaults
-        return check_call(self.config, prompt, max_tokens, temperature, raise_on_failure)
+        return check_call(
+            self.config.call, prompt, max_tokens, temperature, raise_on_failure, deadline, timeout
+        )
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("HybridPixelLLM is closed")
+            raise ClientClosedError("HybridPixelLLM is closed", what="HybridPixelLLM")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _configure(config: HybridConfig | None, flat: dict[str, Any]) -> HybridConfig:
+    """The instance's config: ``config`` with the flat keywords that differ from their defaults
+    applied, or one built from the flat keywords."""
+    if config is None:
+        return HybridConfig(**flat)
+    if not isinstance(config, HybridConfig):
+        raise ValidationError(
+            field="config", value=config, expected="a HybridConfig or None", code=_CONFIG_CODE
+        )
+    given = {k: v for k, v in flat.items() if not _is_default(k, v)}
+    if not given:
+        return config
+    sections: dict[str, Any] = {
+        "client": config.client,
+        "encoder": config.encoder,
+        "errors": None if "error_config" in given else config.errors,
+        "call": config.call,
+        "provider_name": config.provider_name,
+        "breaker_name": config.breaker_name,
+        "max_concurrency": config.max_concurrency,
+        "cache_size": config.cache_size,
+        "use_async": config.use_async,
+    }
+    sections.update({k: v for k, v in given.items() if k in sections})
+    legacy = {k: v for k, v in given.items() if k not in sections}
+    return HybridConfig(**sections, **legacy)
+
+
+_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(HybridPixelLLM.__init__).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
+
+
+def _is_default(name: str, value: object) -> bool:
+    default = _DEFAULTS.get(name, inspect.Parameter.empty)
+    return value is default or (type(value) is type(default) and value == default)
 
 
 def _as_dict(value: object) -> dict[str, Any]:

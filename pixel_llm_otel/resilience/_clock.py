@@ -8,40 +8,17 @@ waiting, so no test ever waits for real.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
-from ..errors import ErrorCode, ValidationError
+from .._checks import to_seconds
+from ..errors import ValidationError
 
 __all__ = ["AsyncSleep", "Clock", "FakeClock", "Sleep", "to_seconds"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 AsyncSleep = Callable[[float], Awaitable[None]]
-
-
-def to_seconds(field: str, value: float | timedelta, *, positive: bool = False) -> float:
-    """``value`` (seconds as int/float, or a :class:`~datetime.timedelta`) as float seconds.
-
-    Raises :class:`ValidationError` (``ERR_VALIDATION_CONFIG``) naming ``field`` when the value is
-    not a finite number of seconds >= 0 (> 0 with ``positive``).
-    """
-    expected = "a finite number of seconds or a timedelta, " + ("> 0" if positive else ">= 0")
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        raise ValidationError(
-            field=field, value=value, expected=expected, code=ErrorCode.VALIDATION_CONFIG
-        )
-    if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
-        raise ValidationError(
-            field=field, value=value, expected=expected, code=ErrorCode.VALIDATION_CONFIG
-        )
-    return seconds
 
 
 class FakeClock:

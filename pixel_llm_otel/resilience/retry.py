@@ -29,11 +29,12 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
+from datetime import timedelta
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from ..errors import DEFAULT_CLASSIFIER, ErrorClassifier, RetryExhausted
 from ._checks import config_error
-from ._clock import AsyncSleep, Clock, Sleep
+from ._clock import AsyncSleep, Clock, Sleep, to_seconds
 from ._retry_config import _TESTING, RetryConfig, RetryStats, is_testing, set_testing
 from .events import (
     GLOBAL_BUS,
@@ -99,11 +100,12 @@ class _Run:
     Shared by the sync and async shells; it never sleeps and never calls the function.
     """
 
-    __slots__ = ("attempt", "policy", "start", "token")
+    __slots__ = ("attempt", "deadline", "policy", "start", "token")
 
-    def __init__(self, policy: RetryPolicy, start: float) -> None:
+    def __init__(self, policy: RetryPolicy, start: float, deadline: float | None) -> None:
         self.policy = policy
         self.start = start
+        self.deadline = deadline  # seconds after ``start``; None: no deadline
         self.attempt = 1
         self.token: Token[int] | None = None
         with policy._counters.lock:
@@ -144,12 +146,8 @@ class _Run:
             delay = min(config._max, max(delay, info.retry_after))
         if testing:
             delay = 0.0
-        elif config._deadline is not None and (
-            policy._clock() + delay >= self.start + config._deadline
-        ):
+        elif self.deadline is not None and (policy._clock() + delay >= self.start + self.deadline):
             self._exhaust(exc, info.error_type, str(info.code), "deadline")
-        with counters.lock:
-            counters.retries += 1
         policy._bus.emit(
             RetryAttempt(policy.name, self.attempt, delay, info.error_type, str(info.code), exc)
         )
@@ -168,6 +166,9 @@ class _Run:
         raise error from exc
 
     def begin_attempt(self) -> None:
+        """The sleep is over and the next attempt starts: only now is it counted."""
+        with self.policy._counters.lock:
+            self.policy._counters.retries += 1
         self.attempt += 1
         if self.token is None:
             self.token = _ATTEMPT.set(self.attempt)
@@ -244,17 +245,36 @@ class RetryPolicy:
     # --- sync shell -----------------------------------------------------------------------
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call ``fn(*args, **kwargs)``, retrying as configured."""
+        return self._call(self.config._deadline, fn, args, kwargs)
+
+    def run(self, fn: Callable[[], R], /, *, deadline: float | timedelta | None = None) -> R:
+        """Call ``fn()``, retrying as configured; ``deadline`` (seconds or a timedelta, > 0)
+        replaces the configured one for this call (``None``: the configured one)."""
+        return self._call(self._deadline_for(deadline), fn, (), {})
+
+    def _deadline_for(self, deadline: float | timedelta | None) -> float | None:
+        if deadline is None:
+            return self.config._deadline
+        return to_seconds("deadline", deadline, positive=True)
+
+    def _call(
+        self,
+        deadline: float | None,
+        fn: Callable[..., R],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> R:
         if _ATTEMPT.get() != 1:  # inside a later attempt of an outer retry: we start at 1
             token = _ATTEMPT.set(1)
             try:
-                return self.call(fn, *args, **kwargs)
+                return self._call(deadline, fn, args, kwargs)
             finally:
                 _ATTEMPT.reset(token)
         start = self._clock()
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
-            return self._retry_sync(_Run(self, start), exc, fn, args, kwargs)
+            return self._retry_sync(_Run(self, start, deadline), exc, fn, args, kwargs)
         except BaseException:
             self._count_aborted()
             raise
@@ -294,17 +314,33 @@ class RetryPolicy:
         self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
     ) -> R:
         """Await ``fn(*args, **kwargs)``, retrying as configured."""
+        return await self._call_async(self.config._deadline, fn, args, kwargs)
+
+    async def run_async(
+        self, fn: Callable[[], Awaitable[R]], /, *, deadline: float | timedelta | None = None
+    ) -> R:
+        """Await ``fn()``, retrying as configured; ``deadline`` (seconds or a timedelta, > 0)
+        replaces the configured one for this call (``None``: the configured one)."""
+        return await self._call_async(self._deadline_for(deadline), fn, (), {})
+
+    async def _call_async(
+        self,
+        deadline: float | None,
+        fn: Callable[..., Awaitable[R]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> R:
         if _ATTEMPT.get() != 1:
             token = _ATTEMPT.set(1)
             try:
-                return await self.call_async(fn, *args, **kwargs)
+                return await self._call_async(deadline, fn, args, kwargs)
             finally:
                 _ATTEMPT.reset(token)
         start = self._clock()
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
-            return await self._retry_async(_Run(self, start), exc, fn, args, kwargs)
+            return await self._retry_async(_Run(self, start, deadline), exc, fn, args, kwargs)
         except BaseException:
             self._count_aborted()
             raise

@@ -39,6 +39,7 @@ def test_classifier_table_covers_every_code() -> None:
         ErrorCode.CIRCUIT_OPEN,
         ErrorCode.RETRY_EXHAUSTED,
         ErrorCode.STREAM_INTERRUPTED,  # raised by the client's stream reader
+        ErrorCode.CLIENT_CLOSED,
     }
     assert produced | not_from_raw == set(ErrorCode)
 

@@ -282,6 +282,17 @@ async def _stream_interrupted(s: Servers) -> BaseException:
     raise AssertionError("the stream did not fail")
 
 
+async def _closed_client(s: Servers) -> BaseException:
+    """The real LLM client used after close()."""
+    client = LMStudioClient(f"{s.http}/v1")
+    await client.close()
+    try:
+        await client.list_models()
+    except Exception as exc:
+        return exc
+    raise AssertionError("a closed client accepted a call")
+
+
 async def _pass(value: BaseException) -> BaseException:
     return value
 
@@ -341,6 +352,7 @@ CASES: dict[ErrorCode, Producer] = {
     ),
     ErrorCode.CIRCUIT_OPEN: _breaker_open,
     ErrorCode.RETRY_EXHAUSTED: _retry_exhausted,
+    ErrorCode.CLIENT_CLOSED: _closed_client,
     ErrorCode.UNKNOWN: lambda s: _pass(_raised(lambda: dict[str, str]()["choices"])),
 }
 
