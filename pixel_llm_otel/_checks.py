@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -39,6 +40,7 @@ _CONFIG = ErrorCode.VALIDATION_CONFIG
 #: The largest ``max_tokens`` sent (a signed 32-bit int: what servers parse it into).
 MAX_TOKENS_LIMIT = 2**31 - 1
 _URL_PORTS = {"http": 80, "https": 443}
+_IPV6_NETLOC = re.compile(r"\[[0-9A-Za-z:.%]+\](:[0-9]+)?")
 _DEVICE_WORDS = frozenset({"auto", "cpu", "cuda", "mps"})
 
 
@@ -176,7 +178,7 @@ def check_url(field: str, value: object) -> str:
     expected = "an http(s) URL such as http://localhost:1234/v1"
     if not isinstance(value, str) or not value.strip():
         raise config_error(field, value, expected)
-    text = value.strip().rstrip("/")
+    text = value.strip(" ").rstrip("/")
     if not text.isprintable() or any(c.isspace() for c in text):
         raise config_error(field, _mask_url(text), f"{expected} (no spaces or control characters)")
     try:
@@ -199,6 +201,10 @@ def check_url(field: str, value: object) -> str:
         raise config_error(field, text, f"{expected} with a host")
     if port == 0:
         raise config_error(field, text, f"{expected} (a port in 1..65535)")
+    if ("[" in parts.netloc or "]" in parts.netloc) and not _IPV6_NETLOC.fullmatch(
+        parts.netloc.rpartition("@")[2]
+    ):
+        raise config_error(field, text, f"{expected} (a well-formed [IPv6] literal)")
     if "[" in parts.netloc and not _valid_ipv6(host):
         raise config_error(field, text, f"{expected} (a well-formed [IPv6] literal)")
     if parts.query or parts.fragment or text.endswith(("?", "#")):

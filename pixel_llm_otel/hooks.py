@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatRequestInfo:
     """What the pipeline is about to ask the LLM server."""
 
@@ -48,7 +48,7 @@ class ChatRequestInfo:
     messages: Sequence[Mapping[str, Any]] = field(default=(), repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChatResponseInfo:
     """What the LLM server answered (successful attempt only)."""
 

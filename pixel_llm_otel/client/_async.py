@@ -67,7 +67,7 @@ _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json
 _SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HealthStatus:
     """The result of :meth:`LMStudioClient.health`."""
 
@@ -264,8 +264,10 @@ class LMStudioClient:
         try:
             models = await self._list_models(timeout)
         except PixelLMError as exc:
-            return HealthStatus(False, time.perf_counter() - started, error=exc)
-        return HealthStatus(True, time.perf_counter() - started, models=tuple(models))
+            return HealthStatus(available=False, latency_s=time.perf_counter() - started, error=exc)
+        return HealthStatus(
+            available=True, latency_s=time.perf_counter() - started, models=tuple(models)
+        )
 
     async def check_available(self) -> bool:
         """Whether the server answers ``GET /models`` within ``health_timeout``."""

@@ -1,9 +1,10 @@
 """``HybridPixelLLM``: validate -> encode -> circuit breaker -> retry(HTTP attempt) -> fallback.
 
-Modules: ``config`` (``HybridConfig``, ``ErrorConfig``), ``hybrid`` (the public class, a thin
-sync/async shell), ``_core`` (the async pipeline of one caption), ``_batch`` (batches),
-``_prompt`` (argument checks and messages), ``_cache_key`` (fallback-cache keys), ``_adapters``
-(the seams to the client and the encoder), ``result`` (``GenerateResult``).
+Modules: ``config`` (``HybridConfig`` and its sections ``CallDefaults``, ``EncoderSettings``,
+``ErrorConfig``), ``hybrid`` (the public class, a thin sync/async shell), ``_core`` (the async
+pipeline of one caption, calling its collaborators through :mod:`pixel_llm_otel.protocols`),
+``_batch`` (batches), ``_prompt`` (argument checks and messages), ``_cache_key`` (fallback-cache
+keys), ``result`` (``GenerateResult``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from ._cache_key import CacheKey, cache_key, image_digest
 from ._core import Encoded
 from ._prompt import DEFAULT_PROMPT
-from .config import DEFAULT_MODEL, DEFAULT_URL, ErrorConfig, HybridConfig
+from .config import (
+    DEFAULT_MODEL,
+    DEFAULT_URL,
+    CallDefaults,
+    EncoderSettings,
+    ErrorConfig,
+    HybridConfig,
+)
 from .hybrid import HybridPixelLLM
 from .result import GenerateResult, Source, Usage
 
@@ -20,7 +28,9 @@ __all__ = [
     "DEFAULT_PROMPT",
     "DEFAULT_URL",
     "CacheKey",
+    "CallDefaults",
     "Encoded",
+    "EncoderSettings",
     "ErrorConfig",
     "GenerateResult",
     "HybridConfig",

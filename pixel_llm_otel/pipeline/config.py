@@ -359,7 +359,13 @@ def _section(cls: type[S], value: object, name: str) -> S:
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        return validate_config(cls, value, name=name)
+        try:
+            return validate_config(cls, value, name=name)
+        except ValidationError as exc:
+            inner = exc.field or ""
+            if inner == name or inner.startswith(f"{name}."):
+                raise
+            raise _renamed(exc, f"{name}.{inner}") from exc
     raise config_error(name, value, f"a {cls.__name__} or a mapping of its fields")
 
 

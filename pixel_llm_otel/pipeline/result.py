@@ -11,7 +11,7 @@ __all__ = ["GenerateResult", "Source", "Usage"]
 Source = Literal["llm", "cache", "default", "custom"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """Token counts reported by the server (``None`` when it reported none)."""
 
@@ -19,7 +19,7 @@ class Usage:
     output_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GenerateResult:
     """The outcome of one image's caption.
 

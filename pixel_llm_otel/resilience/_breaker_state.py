@@ -107,7 +107,9 @@ class BreakerCore:
     # --- under the lock -------------------------------------------------------------------
     def _move(self, to: str, reason: str) -> CircuitBreakerStateChange:
         now = self.clock()
-        event = CircuitBreakerStateChange(self.name, self.state, to, reason, now)
+        event = CircuitBreakerStateChange(
+            name=self.name, from_state=self.state, to_state=to, reason=reason, at=now
+        )
         self.state = to
         self.epoch += 1
         self.phase = (to == CLOSED, self.epoch)

@@ -129,7 +129,7 @@ class RetryConfig:
         return rng.uniform(0.0, cap) if self.jitter else cap
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryStats:
     """A snapshot of a policy's counters."""
 

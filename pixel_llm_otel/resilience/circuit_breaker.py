@@ -108,7 +108,7 @@ class CircuitBreakerConfig:
         return self._cooldown
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerSnapshot:
     """A consistent picture of a breaker at one moment."""
 
@@ -223,7 +223,7 @@ class CircuitBreaker:
         if isinstance(refused, int):
             return refused
         state, retry_after = refused
-        self._bus.emit(CircuitBreakerRejected(self.name, state))
+        self._bus.emit(CircuitBreakerRejected(name=self.name, state=state))
         raise CircuitBreakerOpen(breaker_name=self.name, state=state, retry_after=retry_after)
 
     def _failed(self, epoch: int, exc: Exception) -> None:

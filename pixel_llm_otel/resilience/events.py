@@ -33,7 +33,7 @@ __all__ = [
 _log = logging.getLogger("pixel_llm_otel.resilience")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryAttempt:
     """An attempt failed with a retryable error; the next one starts after ``delay`` seconds."""
 
@@ -45,7 +45,7 @@ class RetryAttempt:
     error: BaseException = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetrySucceeded:
     """A call succeeded after at least one retry."""
 
@@ -53,7 +53,7 @@ class RetrySucceeded:
     attempts: int  # total attempts, including the successful one
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RetryExhaustedEvent:
     """The retry policy gave up (attempts used up, deadline reached, or non-retryable error)."""
 
@@ -65,7 +65,7 @@ class RetryExhaustedEvent:
     error: BaseException = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerStateChange:
     """A breaker moved from one state to another. Exactly one event per transition."""
 
@@ -77,7 +77,7 @@ class CircuitBreakerStateChange:
     at: float  # the breaker clock's time of the transition
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerRejected:
     """A call was refused without being attempted."""
 
@@ -85,7 +85,7 @@ class CircuitBreakerRejected:
     state: str  # "open", or "half_open" when every probe slot was taken
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FallbackInvoked:
     """A fallback strategy was tried. One event per strategy tried, in order."""
 

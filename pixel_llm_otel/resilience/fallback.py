@@ -64,7 +64,7 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FallbackContext:
     """What a custom fallback function is told."""
 
@@ -107,7 +107,7 @@ class FallbackConfig:
             raise config_error("custom", self.custom, "None or a callable (context) -> value")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FallbackResult(Generic[T]):
     """What the fallbacks produced."""
 
@@ -117,7 +117,7 @@ class FallbackResult(Generic[T]):
     tried: tuple[str, ...]  # the strategies tried, in order
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FallbackStats:
     """A snapshot of a manager's counters."""
 
@@ -220,7 +220,7 @@ class FallbackManager(Generic[T]):
         """Try each strategy; yields a context whenever the shell must call ``custom``."""
         config = self.config
         if not config.enabled:
-            return FallbackResult(None, None, False, ())
+            return FallbackResult(value=None, strategy=None, served=False, tried=())
         info = self.classifier.classify(error)
         tried: list[str] = []
         for strategy in config.order:
@@ -232,13 +232,18 @@ class FallbackManager(Generic[T]):
             elif config.custom is None:
                 value = MISSING
             else:
-                value = yield FallbackContext(key, error, MappingProxyType(dict(extra)))
+                value = yield FallbackContext(
+                    key=key, error=error, extra=MappingProxyType(dict(extra))
+                )
                 if value is None:
                     value = MISSING
             served = value is not MISSING
             self._bus.emit(
                 FallbackInvoked(
-                    strategy, "served" if served else "empty", info.error_type, str(info.code)
+                    strategy=strategy,
+                    result="served" if served else "empty",
+                    error_type=info.error_type,
+                    error_code=str(info.code),
                 )
             )
             if served:
@@ -246,11 +251,13 @@ class FallbackManager(Generic[T]):
                     self._counts["resolutions"] += 1
                     self._counts["served"] += 1
                     self._served_by[strategy] += 1
-                return FallbackResult(cast(T, value), strategy, True, tuple(tried))
+                return FallbackResult(
+                    value=cast(T, value), strategy=strategy, served=True, tried=tuple(tried)
+                )
         with self._lock:
             self._counts["resolutions"] += 1
             self._counts["unserved"] += 1
-        return FallbackResult(None, None, False, tuple(tried))
+        return FallbackResult(value=None, strategy=None, served=False, tried=tuple(tried))
 
     def _custom_failed(self) -> object:
         with self._lock:

@@ -126,12 +126,12 @@ class _Run:
             if self.attempt > 1:
                 policy._bus.emit(
                     RetryExhaustedEvent(
-                        policy.name,
-                        self.attempt,
-                        info.error_type,
-                        str(info.code),
-                        "not_retryable",
-                        exc,
+                        name=policy.name,
+                        attempts=self.attempt,
+                        error_type=info.error_type,
+                        error_code=str(info.code),
+                        reason="not_retryable",
+                        error=exc,
                     )
                 )
             raise exc
@@ -149,7 +149,14 @@ class _Run:
         elif self.deadline is not None and (policy._clock() + delay >= self.start + self.deadline):
             self._exhaust(exc, info.error_type, str(info.code), "deadline")
         policy._bus.emit(
-            RetryAttempt(policy.name, self.attempt, delay, info.error_type, str(info.code), exc)
+            RetryAttempt(
+                name=policy.name,
+                attempt=self.attempt,
+                delay=delay,
+                error_type=info.error_type,
+                error_code=str(info.code),
+                error=exc,
+            )
         )
         return delay
 
@@ -158,7 +165,14 @@ class _Run:
         with policy._counters.lock:
             policy._counters.exhausted += 1
         policy._bus.emit(
-            RetryExhaustedEvent(policy.name, self.attempt, error_type, code, reason, exc)
+            RetryExhaustedEvent(
+                name=policy.name,
+                attempts=self.attempt,
+                error_type=error_type,
+                error_code=code,
+                reason=reason,
+                error=exc,
+            )
         )
         error = RetryExhausted(
             attempts=self.attempt, last_error=exc, context={"reason": reason, "policy": policy.name}
@@ -179,7 +193,7 @@ class _Run:
         policy = self.policy
         with policy._counters.lock:
             policy._counters.successes_after_retry += 1
-        policy._bus.emit(RetrySucceeded(policy.name, self.attempt))
+        policy._bus.emit(RetrySucceeded(name=policy.name, attempts=self.attempt))
 
     def close(self) -> None:
         if self.token is not None:

@@ -25,7 +25,14 @@ READ_TIMEOUT = TimeoutError(code=ErrorCode.TIMEOUT_READ)
 
 
 def _attempt(n: int = 1) -> RetryAttempt:
-    return RetryAttempt("llm", n, 0.5, "TimeoutError", "ERR_TIMEOUT_READ", READ_TIMEOUT)
+    return RetryAttempt(
+        name="llm",
+        attempt=n,
+        delay=0.5,
+        error_type="TimeoutError",
+        error_code="ERR_TIMEOUT_READ",
+        error=READ_TIMEOUT,
+    )
 
 
 def test_record_error_counts_by_type_code_and_category() -> None:
@@ -51,16 +58,35 @@ def test_events_feed_retry_breaker_and_fallback_counters() -> None:
     for event in (
         _attempt(1),
         _attempt(2),
-        RetrySucceeded("llm", 3),
+        RetrySucceeded(name="llm", attempts=3),
         _attempt(1),
         RetryExhaustedEvent(
-            "llm", 2, "TimeoutError", "ERR_TIMEOUT_READ", "max_attempts", READ_TIMEOUT
+            name="llm",
+            attempts=2,
+            error_type="TimeoutError",
+            error_code="ERR_TIMEOUT_READ",
+            reason="max_attempts",
+            error=READ_TIMEOUT,
         ),
-        CircuitBreakerStateChange("llm", "closed", "open", "consecutive_failures", 1.0),
-        CircuitBreakerStateChange("llm", "open", "half_open", "cooldown_elapsed", 2.0),
-        CircuitBreakerRejected("llm", "half_open"),
-        FallbackInvoked("cache", "empty", "TimeoutError", "ERR_TIMEOUT_READ"),
-        FallbackInvoked("default", "served", "TimeoutError", "ERR_TIMEOUT_READ"),
+        CircuitBreakerStateChange(
+            name="llm", from_state="closed", to_state="open", reason="consecutive_failures", at=1.0
+        ),
+        CircuitBreakerStateChange(
+            name="llm", from_state="open", to_state="half_open", reason="cooldown_elapsed", at=2.0
+        ),
+        CircuitBreakerRejected(name="llm", state="half_open"),
+        FallbackInvoked(
+            strategy="cache",
+            result="empty",
+            error_type="TimeoutError",
+            error_code="ERR_TIMEOUT_READ",
+        ),
+        FallbackInvoked(
+            strategy="default",
+            result="served",
+            error_type="TimeoutError",
+            error_code="ERR_TIMEOUT_READ",
+        ),
     ):
         m.on_event(event)
     s = m.summary()
@@ -93,7 +119,11 @@ def test_unknown_events_are_ignored_and_reset_zeroes() -> None:
     m = ErrorMetrics()
     m.on_event(object())  # type: ignore[arg-type]
     m.record_error(READ_TIMEOUT)
-    m.on_event(CircuitBreakerStateChange("b", "closed", "open", "forced_open", 0.0))
+    m.on_event(
+        CircuitBreakerStateChange(
+            name="b", from_state="closed", to_state="open", reason="forced_open", at=0.0
+        )
+    )
     m.reset()
     assert m.summary() == ErrorMetrics().summary()
     assert m.summary()["errors"]["total"] == 0
@@ -110,10 +140,21 @@ def test_hammered_from_threads_the_counts_are_exact() -> None:
         for _ in range(rounds):
             m.record_error(READ_TIMEOUT)
             m.on_event(_attempt())
-            m.on_event(RetrySucceeded("llm", 2))
-            m.on_event(CircuitBreakerStateChange(f"b{i % 4}", "closed", "open", "x", 0.0))
-            m.on_event(FallbackInvoked("cache", "served", "TimeoutError", "ERR_TIMEOUT_READ"))
-            m.on_event(CircuitBreakerRejected("llm", "open"))
+            m.on_event(RetrySucceeded(name="llm", attempts=2))
+            m.on_event(
+                CircuitBreakerStateChange(
+                    name=f"b{i % 4}", from_state="closed", to_state="open", reason="x", at=0.0
+                )
+            )
+            m.on_event(
+                FallbackInvoked(
+                    strategy="cache",
+                    result="served",
+                    error_type="TimeoutError",
+                    error_code="ERR_TIMEOUT_READ",
+                )
+            )
+            m.on_event(CircuitBreakerRejected(name="llm", state="open"))
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(threads_n)]
     for t in threads:

@@ -165,7 +165,7 @@ def test_open_rejects_fast_without_calling(mode: str, clock: FakeClock, recorder
     assert (info.value.breaker_name, info.value.state) == ("llm", "open")
     assert info.value.retry_after == pytest.approx(20.0)
     assert breaker.retry_after() == pytest.approx(20.0)
-    assert recorder.of(CircuitBreakerRejected) == [CircuitBreakerRejected("llm", "open")]
+    assert recorder.of(CircuitBreakerRejected) == [CircuitBreakerRejected(name="llm", state="open")]
     assert breaker.snapshot().rejections == 1
 
 
@@ -198,7 +198,9 @@ def test_half_open_admits_at_most_max_probes(clock: FakeClock, recorder: Recorde
         assert info.value.state == "half_open"
     assert breaker.state is CircuitState.CLOSED
     assert transitions(recorder)[-1] == ("half_open", "closed", "probe_succeeded")
-    assert recorder.of(CircuitBreakerRejected) == [CircuitBreakerRejected("llm", "half_open")]
+    assert recorder.of(CircuitBreakerRejected) == [
+        CircuitBreakerRejected(name="llm", state="half_open")
+    ]
 
 
 def test_success_threshold_probes_close_it(clock: FakeClock, recorder: Recorder) -> None:

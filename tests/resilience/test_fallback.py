@@ -60,7 +60,7 @@ def test_cache_serves_the_last_good_result(clock: FakeClock, recorder: Recorder)
     fb.remember("k", "old")
     fb.remember("k", "new")
     result = fb.resolve("k", ERROR)
-    assert result == FallbackResult("new", "cache", True, ("cache",))
+    assert result == FallbackResult(value="new", strategy="cache", served=True, tried=("cache",))
     assert invoked(recorder) == [("cache", "served")]
     (event,) = recorder.of(FallbackInvoked)
     assert (event.error_type, event.error_code) == ("APIError", "ERR_HTTP_UNAVAILABLE")
@@ -70,7 +70,9 @@ def test_strategies_are_tried_in_order(clock: FakeClock, recorder: Recorder) -> 
     """A cache miss falls through to the default; one event per strategy tried."""
     fb = manager(clock, default_value="default")
     result = fb.resolve("unknown", ERROR)
-    assert result == FallbackResult("default", "default", True, ("cache", "default"))
+    assert result == FallbackResult(
+        value="default", strategy="default", served=True, tried=("cache", "default")
+    )
     assert invoked(recorder) == [("cache", "empty"), ("default", "served")]
 
 
@@ -85,7 +87,9 @@ def test_configured_order_is_respected(clock: FakeClock, recorder: Recorder) -> 
 def test_nothing_served_reports_every_strategy_empty(clock: FakeClock, recorder: Recorder) -> None:
     """With nothing cached, no default and no custom function the result is unserved."""
     fb = manager(clock)
-    assert fb.resolve(None, ERROR) == FallbackResult(None, None, False, STRATEGIES)
+    assert fb.resolve(None, ERROR) == FallbackResult(
+        value=None, strategy=None, served=False, tried=STRATEGIES
+    )
     assert invoked(recorder) == [(s, "empty") for s in STRATEGIES]
 
 
@@ -101,7 +105,9 @@ def test_none_is_a_valid_default(clock: FakeClock) -> None:
 def test_disabled_serves_nothing_and_emits_nothing(clock: FakeClock, recorder: Recorder) -> None:
     """enabled=False: an unserved result with no strategy tried."""
     fb = manager(clock, enabled=False, default_value="d")
-    assert fb.resolve("k", ERROR) == FallbackResult(None, None, False, ())
+    assert fb.resolve("k", ERROR) == FallbackResult(
+        value=None, strategy=None, served=False, tried=()
+    )
     assert recorder.events == []
 
 

@@ -284,7 +284,15 @@ def test_non_retryable_error_is_raised_unchanged(
     assert info.value is error
     assert clock.sleeps == []
     assert recorder.events == []
-    assert policy.stats() == RetryStats(1, 1, 0, 0, 0, 0, 1)
+    assert policy.stats() == RetryStats(
+        calls=1,
+        attempts=1,
+        retries=0,
+        successes=0,
+        successes_after_retry=0,
+        exhausted=0,
+        not_retried=1,
+    )
 
 
 def test_non_retryable_after_retries_reports_not_retryable(
@@ -363,7 +371,7 @@ def test_success_after_retry_emits_retry_succeeded(
     """A success after retries emits one RetrySucceeded with the attempts used."""
     policy = RetryPolicy(RetryConfig(max_attempts=5), **fake_timing(clock))
     assert run(policy, Flaky([unavailable(), unavailable()]), mode) == "ok"
-    assert recorder.of(RetrySucceeded) == [RetrySucceeded("retry", 3)]
+    assert recorder.of(RetrySucceeded) == [RetrySucceeded(name="retry", attempts=3)]
 
 
 def test_happy_path_emits_nothing(clock: FakeClock, recorder: Recorder) -> None:

@@ -24,7 +24,14 @@ def _run_story(obs: hooks.PipelineObserver) -> None:
             pass
         with obs.chat(REQUEST) as c:
             GLOBAL_BUS.emit(
-                RetryAttempt("llm", 1, 0.0, "TimeoutError", "ERR_TIMEOUT_READ", TimeoutError())
+                RetryAttempt(
+                    name="llm",
+                    attempt=1,
+                    delay=0.0,
+                    error_type="TimeoutError",
+                    error_code="ERR_TIMEOUT_READ",
+                    error=TimeoutError(),
+                )
             )
             c.response(RESPONSE)
         g.finish(outcome="success", attempts=2)
@@ -57,7 +64,9 @@ def test_instrument_installs_and_uninstrument_removes_everything() -> None:
     assert not AioHttpClientInstrumentor().is_instrumented_by_opentelemetry
     assert not hasattr(aiohttp.ClientSession.__init__, "__wrapped__")
     _run_story(hooks.get_observer())
-    GLOBAL_BUS.emit(FallbackInvoked("cache", "served", "X", "ERR_UNKNOWN"))
+    GLOBAL_BUS.emit(
+        FallbackInvoked(strategy="cache", result="served", error_type="X", error_code="ERR_UNKNOWN")
+    )
     assert cap.spans() == []
     assert cap.points("pixel_llm.retry.attempts") == []
     assert cap.points("pixel_llm.fallback.invocations") == []
@@ -85,7 +94,11 @@ def test_reinstrument_keeps_the_breaker_gauge_alive() -> None:
     )
     from pixel_llm_otel.resilience import CircuitBreakerStateChange
 
-    GLOBAL_BUS.emit(CircuitBreakerStateChange("gauge-test", "closed", "open", "forced_open", 0.0))
+    GLOBAL_BUS.emit(
+        CircuitBreakerStateChange(
+            name="gauge-test", from_state="closed", to_state="open", reason="forced_open", at=0.0
+        )
+    )
     states = {
         dict(k)["pixel_llm.circuit_breaker.state"]: v
         for k, v in cap.values("pixel_llm.circuit_breaker.state").items()

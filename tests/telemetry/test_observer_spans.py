@@ -108,7 +108,14 @@ def test_retry_event_lands_on_the_chat_span(captured: Captured) -> None:
     with obs.generate(model="qwen2-vl", batch_size=1, provider="lm_studio") as g:
         with obs.chat(REQUEST) as c:
             GLOBAL_BUS.emit(
-                RetryAttempt("llm", 1, 0.5, "TimeoutError", "ERR_TIMEOUT_READ", _timeout())
+                RetryAttempt(
+                    name="llm",
+                    attempt=1,
+                    delay=0.5,
+                    error_type="TimeoutError",
+                    error_code="ERR_TIMEOUT_READ",
+                    error=_timeout(),
+                )
             )
             c.response(RESPONSE)
             c.attempts(2)
@@ -154,17 +161,34 @@ def test_exhausted_retries_then_cache_fallback(captured: Captured) -> None:
             for attempt in (1, 2):
                 GLOBAL_BUS.emit(
                     RetryAttempt(
-                        "llm", attempt, 0.1, "TimeoutError", "ERR_TIMEOUT_READ", _timeout()
+                        name="llm",
+                        attempt=attempt,
+                        delay=0.1,
+                        error_type="TimeoutError",
+                        error_code="ERR_TIMEOUT_READ",
+                        error=_timeout(),
                     )
                 )
             GLOBAL_BUS.emit(
                 RetryExhaustedEvent(
-                    "llm", 3, "TimeoutError", "ERR_TIMEOUT_READ", "max_attempts", last
+                    name="llm",
+                    attempts=3,
+                    error_type="TimeoutError",
+                    error_code="ERR_TIMEOUT_READ",
+                    reason="max_attempts",
+                    error=last,
                 )
             )
             c.attempts(3)
             c.fail(exhausted)
-        GLOBAL_BUS.emit(FallbackInvoked("cache", "served", "RetryExhausted", "ERR_RETRY_EXHAUSTED"))
+        GLOBAL_BUS.emit(
+            FallbackInvoked(
+                strategy="cache",
+                result="served",
+                error_type="RetryExhausted",
+                error_code="ERR_RETRY_EXHAUSTED",
+            )
+        )
         g.finish(outcome="fallback", attempts=3, fallback_strategy="cache", error=exhausted)
 
     chat, gen = captured.span("chat qwen2-vl"), captured.span("pixel_llm.generate")
@@ -224,9 +248,15 @@ def test_breaker_events_and_metrics(captured: Captured) -> None:
     with obs.generate(model="m", batch_size=1, provider="p") as g:
         with obs.chat(REQUEST) as c:
             GLOBAL_BUS.emit(
-                CircuitBreakerStateChange("llm", "closed", "open", "consecutive_failures", 1.0)
+                CircuitBreakerStateChange(
+                    name="llm",
+                    from_state="closed",
+                    to_state="open",
+                    reason="consecutive_failures",
+                    at=1.0,
+                )
             )
-            GLOBAL_BUS.emit(CircuitBreakerRejected("llm", "open"))
+            GLOBAL_BUS.emit(CircuitBreakerRejected(name="llm", state="open"))
             c.fail(CircuitBreakerOpen(breaker_name="llm"))
         g.finish(outcome="error", attempts=0, error=CircuitBreakerOpen(breaker_name="llm"))
 

@@ -63,12 +63,26 @@ def test_every_emitted_semconv_name_exists() -> None:
     with obs.generate(model="m", batch_size=1, provider="lm_studio") as g:
         with obs.chat(REQUEST) as c:
             GLOBAL_BUS.emit(
-                RetryAttempt("llm", 1, 0.1, "TimeoutError", "ERR_TIMEOUT_READ", TimeoutError())
+                RetryAttempt(
+                    name="llm",
+                    attempt=1,
+                    delay=0.1,
+                    error_type="TimeoutError",
+                    error_code="ERR_TIMEOUT_READ",
+                    error=TimeoutError(),
+                )
             )
             c.response(RESPONSE)
         with obs.chat(REQUEST) as c:
             c.fail(RetryExhausted(attempts=1, last_error=TimeoutError()))
-        GLOBAL_BUS.emit(FallbackInvoked("cache", "served", "RetryExhausted", "ERR_RETRY_EXHAUSTED"))
+        GLOBAL_BUS.emit(
+            FallbackInvoked(
+                strategy="cache",
+                result="served",
+                error_type="RetryExhausted",
+                error_code="ERR_RETRY_EXHAUSTED",
+            )
+        )
         g.finish(outcome="fallback", attempts=2, fallback_strategy="cache")
     ours = {name for name in _emitted(cap) if name.startswith(PREFIXES)}
     assert {"gen_ai.input.messages", "gen_ai.token.type", "server.port", "error.type"} <= ours
