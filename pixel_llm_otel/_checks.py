@@ -108,7 +108,9 @@ def check_number(
         low = "" if minimum is None else (f"> {minimum:g}" if exclusive_min else f">= {minimum:g}")
         high = "" if maximum is None else f"<= {maximum:g}"
         bound = " and ".join(b for b in (low, high) if b)
-        raise config_error(field, value, f"a finite number{' ' + bound if bound else ''}", code=code)
+        raise config_error(
+            field, value, f"a finite number{' ' + bound if bound else ''}", code=code
+        )
     return number
 
 
