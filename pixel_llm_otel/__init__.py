@@ -17,6 +17,7 @@ from ._version import __version__
 from .errors import (
     APIError,
     CircuitBreakerOpen,
+    ClientClosedError,
     ConnectionError,
     EncoderError,
     ErrorCategory,
@@ -44,11 +45,18 @@ from .resilience import (
 if TYPE_CHECKING:
     from .client import LMStudioClient, SyncLMStudioClient
     from .monitoring import ErrorMetrics, StructuredLogger
-    from .pipeline import ErrorConfig, GenerateResult, HybridConfig, HybridPixelLLM
+    from .pipeline import (
+        AsyncHybridPixelLLM,
+        ErrorConfig,
+        GenerateResult,
+        HybridConfig,
+        HybridPixelLLM,
+    )
     from .validation import sanitize_input, validate_config, validate_image_tensor, validate_tensor
 
 # name -> module that defines it, imported on first attribute access
 _LAZY = {
+    "AsyncHybridPixelLLM": ".pipeline",
     "ErrorConfig": ".pipeline",
     "ErrorMetrics": ".monitoring",
     "GenerateResult": ".pipeline",
@@ -65,10 +73,12 @@ _LAZY = {
 
 __all__ = [
     "APIError",
+    "AsyncHybridPixelLLM",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerOpen",
     "CircuitState",
+    "ClientClosedError",
     "ConnectionError",
     "EncoderError",
     "ErrorCategory",

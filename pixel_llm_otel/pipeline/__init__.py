@@ -1,7 +1,9 @@
 """``HybridPixelLLM``: validate -> encode -> circuit breaker -> retry(HTTP attempt) -> fallback.
 
 Modules: ``config`` (``HybridConfig`` and its sections ``CallDefaults``, ``EncoderSettings``,
-``ErrorConfig``), ``hybrid`` (the public class, a thin sync/async shell), ``_core`` (the async
+``ErrorConfig``), ``_async`` (``AsyncHybridPixelLLM``: the real methods, as coroutines),
+``hybrid`` (``HybridPixelLLM``: its blocking facade, one line per method, plus the original
+``*_async`` names), ``_status`` (``PipelineHealth``, ``PipelineMetrics``), ``_core`` (the async
 pipeline of one caption, calling its collaborators through :mod:`pixel_llm_otel.protocols`),
 ``_batch`` (batches), ``_prompt`` (argument checks and messages), ``_cache_key`` (fallback-cache
 keys), ``result`` (``GenerateResult``).
@@ -9,9 +11,11 @@ keys), ``result`` (``GenerateResult``).
 
 from __future__ import annotations
 
+from ._async import AsyncHybridPixelLLM
 from ._cache_key import CacheKey, cache_key, image_digest
 from ._core import Encoded
 from ._prompt import DEFAULT_PROMPT
+from ._status import PipelineHealth, PipelineMetrics
 from .config import (
     DEFAULT_MODEL,
     DEFAULT_URL,
@@ -27,6 +31,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_PROMPT",
     "DEFAULT_URL",
+    "AsyncHybridPixelLLM",
     "CacheKey",
     "CallDefaults",
     "Encoded",
@@ -35,6 +40,8 @@ __all__ = [
     "GenerateResult",
     "HybridConfig",
     "HybridPixelLLM",
+    "PipelineHealth",
+    "PipelineMetrics",
     "Source",
     "Usage",
     "cache_key",

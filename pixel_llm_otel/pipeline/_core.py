@@ -26,15 +26,17 @@ from typing import TYPE_CHECKING, Any
 from .. import hooks
 from .._per_loop import PerLoop
 from ..client import LMStudioClient
-from ..errors import ClientClosedError, EncoderError, PixelLMError
-from ..errors.classifier import DEFAULT_CLASSIFIER
+from ..errors import ClientClosedError
 from ..hooks import ChatRequestInfo
 from ..monitoring import ErrorMetrics, StructuredLogger
 from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
 from ..resilience.retry import RetryPolicy
-from ._cache_key import CacheKey, image_digest, image_digests
+from ._cache_key import CacheKey, image_digests
+from ._encoding import build_encoder, digest_or_none, encoder_error, png_data_urls
+from ._logging import default_logger, log_failure
 from ._prompt import CallOptions, build_messages
+from ._status import PipelineHealth
 from .result import GenerateResult, Usage
 
 if TYPE_CHECKING:
@@ -99,10 +101,10 @@ class PipelineCore:
         logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
-        self.log = logger if logger is not None else _default_logger()
+        self.log = logger if logger is not None else default_logger()
         errors = config.errors
         self._owns_encoder = encoder is None
-        self.encoder: ImageEncoder = encoder if encoder is not None else _build_encoder(config)
+        self.encoder: ImageEncoder = encoder if encoder is not None else build_encoder(config)
         self.breaker = CircuitBreaker(config.breaker_name, errors.circuit_breaker, clock=clock)
         self.retry = RetryPolicy(
             errors.retry, name=f"{config.breaker_name}.chat", clock=clock, async_sleep=async_sleep
@@ -162,11 +164,11 @@ class PipelineCore:
                 summaries, digests = await asyncio.gather(
                     self._summaries(batch), asyncio.to_thread(image_digests, batch, per_image)
                 )
-                urls = await _png_data_urls(batch) if self.config.call.send_image else ()
+                urls = await png_data_urls(batch) if self.config.call.send_image else ()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                error = _encoder_error(exc)
+                error = encoder_error(exc)
                 scope.fail(error)
                 raise error from exc
         if per_image:
@@ -233,7 +235,7 @@ class PipelineCore:
                     closed = _closed_error(exc)
                     scope.finish(outcome="error", attempts=tries.count, error=closed)
                     raise closed from exc
-                digest = ready.digest if ready is not None else await _digest_or_none(images)
+                digest = ready.digest if ready is not None else await digest_or_none(images)
                 result = await self._fall_back(digest, options, exc, tries.count, started, scope)
                 if result.text is None and options.raise_on_failure:
                     raise exc
@@ -326,7 +328,7 @@ class PipelineCore:
         strategy = resolved.strategy if resolved.served else None
         text = None if resolved.value is None else str(resolved.value)
         served = resolved.served and text is not None
-        _log_failure(self.log, error, attempts, strategy if served else None, self.config)
+        log_failure(self.log, error, attempts, strategy if served else None, self.config)
         if served:
             scope.finish(
                 outcome="fallback", attempts=attempts, fallback_strategy=strategy, error=error
@@ -343,36 +345,18 @@ class PipelineCore:
         )
 
     # --- health -------------------------------------------------------------------------
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> PipelineHealth:
         """Server reachability and models, breaker state, cache size. Never raises."""
         status = await self._state().client.health()
-        return {
-            "server_reachable": status.available,
-            "url": self.config.lm_studio_url,
-            "model": self.config.lm_studio_model,
-            "models": list(status.models),
-            "breaker_state": self.breaker.state.value,
-            "cache_size": self.fallback.stats().cache_entries,
-            "error": None if status.error is None else str(status.error),
-        }
-
-
-def _build_encoder(config: HybridConfig) -> ImageEncoder:
-    """The vision encoder of ``config.encoder``, built once per pipeline (imports torch)."""
-    from ..encoder import build_encoder
-
-    settings = config.encoder
-    return build_encoder(settings.kind, settings.config, device=settings.device)
-
-
-async def _png_data_urls(batch: torch.Tensor) -> tuple[str, ...]:
-    """Each image as a ``data:image/png;base64,...`` URL (encoded off the event loop)."""
-    from ..encoder import image_to_png_base64
-
-    def encode_all() -> tuple[str, ...]:
-        return tuple(f"data:image/png;base64,{image_to_png_base64(image)}" for image in batch)
-
-    return await asyncio.to_thread(encode_all)
+        return PipelineHealth(
+            server_reachable=status.available,
+            url=self.config.lm_studio_url,
+            model=self.config.lm_studio_model,
+            models=tuple(status.models),
+            breaker_state=self.breaker.state.value,
+            cache_size=self.fallback.stats().cache_entries,
+            error=None if status.error is None else str(status.error),
+        )
 
 
 def _closed_error(exc: Exception) -> ClientClosedError:
@@ -382,70 +366,3 @@ def _closed_error(exc: Exception) -> ClientClosedError:
     return ClientClosedError(
         "HybridPixelLLM was closed while the call ran", what="HybridPixelLLM", cause=exc
     )
-
-
-def _encoder_error(exc: Exception) -> PixelLMError:
-    """Translate an encoder failure; torch's out-of-memory and device errors keep their codes."""
-    if isinstance(exc, PixelLMError):
-        return exc
-    error = DEFAULT_CLASSIFIER.to_error(exc)
-    if isinstance(error, EncoderError):
-        return error
-    return EncoderError(f"the image encoder failed: {type(exc).__name__}: {exc}", cause=exc)
-
-
-async def _digest_or_none(images: torch.Tensor | None) -> str | None:
-    """The content digest for the fallback key, or ``None`` (a failure must not hide the error)."""
-    if images is None:
-        return None
-    try:
-        return await asyncio.to_thread(image_digest, images)
-    except Exception:
-        return None
-
-
-_shared_logger: StructuredLogger | None = None
-
-
-def _default_logger() -> StructuredLogger:
-    """One JSON logger (stderr, WARNING and up) shared by pipelines built without a logger."""
-    global _shared_logger
-    if _shared_logger is None:
-        # stream=None: whatever sys.stderr is when a record is written
-        _shared_logger = StructuredLogger("pixel_llm_otel.pipeline", level="WARNING")
-    return _shared_logger
-
-
-def _log_failure(
-    log: StructuredLogger,
-    error: BaseException,
-    attempts: int,
-    strategy: str | None,
-    config: HybridConfig,
-) -> None:
-    """WARNING when a fallback served (degraded), ERROR when the caller gets nothing."""
-    info = DEFAULT_CLASSIFIER.classify(error)
-    context = {
-        "error_type": info.error_type,
-        "error_category": str(info.category),
-        "attempts": attempts,
-        "fallback_strategy": strategy,
-        "model": config.lm_studio_model,
-        "url": config.lm_studio_url,
-    }
-    if strategy is not None:
-        log.warning(
-            "generate degraded: %s; served by the %s fallback",
-            error,
-            strategy,
-            error_code=info.code,
-            context=context,
-        )
-    else:
-        log.error(
-            "generate failed after %d attempt(s): %s",
-            attempts,
-            error,
-            error_code=info.code,
-            context=context,
-        )

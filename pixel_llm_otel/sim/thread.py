@@ -8,150 +8,116 @@
         sim.script(["503", "ok"])
         sim.stats().count("/v1/chat/completions")
 
-Every control method runs on the simulator's loop and returns its result (or raises its error).
+Every control method runs on the simulator's loop and returns its result (or raises its error):
+the blocking facade of :class:`SimulatorServer`, built with the package's one sync-facade
+mechanism (:mod:`pixel_llm_otel._sync_facade`).
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from .._loop_thread import LoopThread
-from .faults import FaultSpec, OutageMode
+from .._sync_facade import SyncFacade, blocking, on_loop
+from .faults import FaultSpec
 from .server import SimulatorServer
-from .state import RequestRecord, SimulatorStats
 
 __all__ = ["SimulatorThread", "start_in_thread"]
 
-T = TypeVar("T")
+_NAME = "pixel-llm-sim"
 
 
-class SimulatorThread:
+class SimulatorThread(SyncFacade):
     """A :class:`SimulatorServer` on a private event loop in a daemon thread.
 
     Takes the same keyword arguments as :class:`SimulatorServer`, plus ``timeout``: the seconds
     a control call may take before ``TimeoutError``.
     """
 
+    _target: SimulatorServer
+
     def __init__(self, *, timeout: float = 10.0, **options: Any) -> None:
         self._timeout = timeout
-        self._runner: LoopThread | None = None
         # Built here so bad options raise at the caller's line; started on the thread's loop.
-        self._server = SimulatorServer(**options)
+        super().__init__(SimulatorServer(**options), name=_NAME)
+        self._started = False
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> SimulatorThread:
-        if self._runner is not None:
+        if self._started:
             raise RuntimeError("simulator thread already started")
-        runner = LoopThread(name="pixel-llm-sim")
+        if self._closed:  # stopped before: a fresh loop thread
+            self._runner, self._closed = LoopThread(name=_NAME), False
         try:
-            runner.run(self._server.start(), timeout=self._timeout)
+            self._runner.run(self._target.start(), timeout=self._timeout)
         except BaseException:
-            runner.stop(self._timeout)
+            self._closed = True
+            self._runner.stop(self._timeout)
             raise
-        self._runner = runner
+        self._started = True
         return self
 
     def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is None:
+        if not self._started:
             return
-        try:
-            runner.run(self._server.stop(), timeout=self._timeout)
-        finally:
-            runner.stop(self._timeout)
+        self._started = False
+        self._close_facade(self._target.stop(), self._timeout)
 
     def __enter__(self) -> SimulatorThread:
-        return self if self._runner is not None else self.start()
+        return self if self._started else self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _loop_runner(self) -> LoopThread:
+        if not self._started:
+            raise RuntimeError("simulator thread not started")
+        return self._runner
 
     # --- plumbing --------------------------------------------------------------------------
     @property
     def server(self) -> SimulatorServer:
         """The underlying server (read its properties freely; call its methods via the loop)."""
-        return self._server
-
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        runner = self._runner
-        if runner is None:
-            raise RuntimeError("simulator thread not started")
-
-        async def invoke() -> Any:
-            result = fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return runner.run(invoke(), timeout=self._timeout)
+        return self._target
 
     # --- the same API as SimulatorServer, synchronous ----------------------------------------
     @property
     def host(self) -> str:
-        return self.server.host
+        return self._target.host
 
     @property
     def port(self) -> int:
-        return self.server.port
+        return self._target.port
 
     @property
     def url(self) -> str:
-        return self.server.url
+        return self._target.url
 
     @property
     def base_url(self) -> str:
-        return self.server.base_url
+        return self._target.base_url
 
     @property
     def admin_url(self) -> str:
-        return self.server.admin_url
+        return self._target.admin_url
 
     @property
     def listening(self) -> bool:
-        return self.server.listening
+        return self._target.listening
 
     @property
     def spec(self) -> FaultSpec:
-        return self.server.spec
+        return self._target.spec
 
-    def set_scenario(self, scenario: str | FaultSpec, *, seed: int | None = None) -> FaultSpec:
-        result: FaultSpec = self._call(self.server.set_scenario, scenario, seed=seed)
-        return result
-
-    def script(self, steps: Iterable[object], *, append: bool = False) -> int:
-        result: int = self._call(self.server.script, list(steps), append=append)
-        return result
-
-    def start_outage(self, duration: float, mode: OutageMode | str = OutageMode.REFUSE) -> None:
-        self._call(self.server.start_outage, duration, mode)
-
-    def end_outage(self) -> None:
-        self._call(self.server.end_outage)
-
-    def reset(self) -> None:
-        self._call(self.server.reset)
-
-    def reset_stats(self) -> None:
-        self._call(self.server.reset_stats)
-
-    def stats(self) -> SimulatorStats:
-        result: SimulatorStats = self._call(self.server.stats)
-        return result
-
-    def requests(self) -> tuple[RequestRecord, ...]:
-        result: tuple[RequestRecord, ...] = self._call(self.server.requests)
-        return result
-
-    def tick(self) -> None:
-        self._call(self.server.tick)
+    set_scenario = blocking(SimulatorServer.set_scenario, guard="_timeout")
+    script = on_loop(SimulatorServer.script, guard="_timeout")
+    start_outage = blocking(SimulatorServer.start_outage, guard="_timeout")
+    end_outage = blocking(SimulatorServer.end_outage, guard="_timeout")
+    reset = blocking(SimulatorServer.reset, guard="_timeout")
+    reset_stats = on_loop(SimulatorServer.reset_stats, guard="_timeout")
+    stats = on_loop(SimulatorServer.stats, guard="_timeout")
+    requests = on_loop(SimulatorServer.requests, guard="_timeout")
+    tick = blocking(SimulatorServer.tick, guard="_timeout")
 
 
 def start_in_thread(**options: Any) -> SimulatorThread:

@@ -41,7 +41,7 @@ def test_sections_are_handed_down_unchanged(sim_thread: SimulatorThread) -> None
         assert llm.config is config
         assert llm.config.client is client
         assert llm.generate(torch.rand(3, 8, 8)) is not None
-        (state,) = llm._core.loops._entries.values()
+        (state,) = llm.async_pipeline._core.loops._entries.values()
         assert state.value.client.config is client
     finally:
         llm.close()

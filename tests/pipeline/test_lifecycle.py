@@ -98,7 +98,7 @@ def test_asyncio_run_per_call_leaves_nothing_open(
     for i in range(10):
         assert asyncio.run(one()) is not None
         assert open_connections(server.port) == 0, f"after call {i + 1}"
-        assert len(llm._core.loops) == 0, f"after call {i + 1}"
+        assert len(llm.async_pipeline._core.loops) == 0, f"after call {i + 1}"
     gc.collect()
     assert [ref() for ref in loops] == [None] * 10  # the per-loop map kept no loop alive
     assert server.stats().count("/v1/chat/completions") == 10
@@ -113,10 +113,10 @@ def test_close_reclaims_every_loops_connections(
         assert llm.generate(image) is not None
         assert other.run(llm.generate_async(image), timeout=30) is not None
         assert open_connections(server.port) == 2
-        assert len(llm._core.loops) == 2
+        assert len(llm.async_pipeline._core.loops) == 2
         llm.close()
         assert open_connections(server.port) == 0
-        assert len(llm._core.loops) == 0
+        assert len(llm.async_pipeline._core.loops) == 0
     finally:
         other.stop()
 
