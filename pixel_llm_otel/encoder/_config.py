@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._checks import check_int, check_number, config_error
 from ..errors import EncoderError, ErrorCode, ValidationError
 
 if TYPE_CHECKING:
@@ -55,25 +55,19 @@ class EncoderConfig:
             "num_heads",
             "max_batch_size",
         ):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("seed", self.seed, minimum=0)
+            check_int(name, getattr(self, name), minimum=1)
+        check_int("seed", self.seed, minimum=0)
         if self.image_size % self.patch_size:
-            raise _config_error(
+            raise config_error(
                 "patch_size", self.patch_size, f"a divisor of image_size ({self.image_size})"
             )
         if self.embed_dim % self.num_heads:
-            raise _config_error(
+            raise config_error(
                 "num_heads", self.num_heads, f"a divisor of embed_dim ({self.embed_dim})"
             )
-        ratio = self.mlp_ratio
-        if (
-            isinstance(ratio, bool)
-            or not isinstance(ratio, (int, float))
-            or not (math.isfinite(ratio) and ratio > 0)
-        ):
-            raise _config_error("mlp_ratio", ratio, "a finite number > 0")
+        check_number("mlp_ratio", self.mlp_ratio, minimum=0.0, exclusive_min=True)
         if self.checkpoint is not None and not isinstance(self.checkpoint, (str, Path)):
-            raise _config_error("checkpoint", self.checkpoint, "a path (str or Path) or None")
+            raise config_error("checkpoint", self.checkpoint, "a path (str or Path) or None")
 
     @property
     def num_patches(self) -> int:
@@ -87,11 +81,11 @@ class EncoderConfig:
         if isinstance(value, cls):
             return value
         if not isinstance(value, Mapping):
-            raise _config_error("encoder_config", value, "an EncoderConfig, a mapping or None")
+            raise config_error("encoder_config", value, "an EncoderConfig, a mapping or None")
         known = {f.name for f in fields(cls)}
         unknown = sorted(str(k) for k in value if k not in known)
         if unknown:
-            raise _config_error(f"encoder_config.{unknown[0]}", unknown, f"one of {sorted(known)}")
+            raise config_error(f"encoder_config.{unknown[0]}", unknown, f"one of {sorted(known)}")
         return cls(**value)
 
 
@@ -155,13 +149,3 @@ def _mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
-
-def _config_error(name: str, value: object, expected: str) -> ValidationError:
-    return ValidationError(
-        field=name, value=value, expected=expected, code=ErrorCode.VALIDATION_CONFIG
-    )
-
-
-def _check_int(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _config_error(name, value, f"an int >= {minimum}")
