@@ -38,7 +38,9 @@ from .retry import (
     RetryPolicy,
     RetryStats,
     current_attempt,
+    deadline_scope,
     is_testing,
+    remaining_budget,
     retry,
     set_testing,
 )
@@ -70,7 +72,9 @@ __all__ = [
     "RetrySucceeded",
     "all_breakers",
     "current_attempt",
+    "deadline_scope",
     "is_testing",
+    "remaining_budget",
     "retry",
     "set_testing",
 ]

@@ -10,7 +10,10 @@ Delay before attempt ``n + 1`` (after attempt ``n`` failed, ``n`` from 1)::
 
 The policy gives up with :class:`~pixel_llm_otel.errors.RetryExhausted` (raised ``from`` the last
 error) when ``max_attempts`` attempts failed, or when the next sleep would end at or past the
-deadline (``deadline`` seconds after the call started): it never sleeps past it. An error the
+deadline (``deadline`` seconds after the call started, or an enclosing
+:func:`~pixel_llm_otel.resilience.deadline_scope`): it never sleeps past it. While a call runs,
+:func:`remaining_budget` tells the attempt in flight how long it may still take; the HTTP client
+caps its timeouts by it, so the deadline bounds the attempt in flight too. An error the
 classifier calls non-retryable (or that ``retry_on`` rejects) is re-raised unchanged.
 
 The same core (:class:`_Run`, a small state machine that turns a failure into "sleep this long"
@@ -33,6 +36,8 @@ from datetime import timedelta
 from typing import Any, Final, ParamSpec, TypeVar, cast, overload
 
 from ..errors import DEFAULT_CLASSIFIER, ErrorClassifier, RetryExhausted
+from . import _budget
+from ._budget import deadline_scope, remaining_budget
 from ._checks import config_error
 from ._clock import AsyncSleep, Clock, Sleep, to_seconds
 from ._retry_config import _TESTING, RetryConfig, RetryStats, is_testing, set_testing
@@ -50,7 +55,9 @@ __all__ = [
     "RetryPolicy",
     "RetryStats",
     "current_attempt",
+    "deadline_scope",
     "is_testing",
+    "remaining_budget",
     "retry",
     "set_testing",
 ]
@@ -146,8 +153,11 @@ class _Run:
             delay = min(config._max, max(delay, info.retry_after))
         if testing:
             delay = 0.0
-        elif self.deadline is not None and (policy._clock() + delay >= self.start + self.deadline):
-            self._exhaust(exc, info.error_type, str(info.code), "deadline")
+        else:
+            # This call's deadline, or an enclosing one (a batch, a caption's deadline scope).
+            budget = _budget.current_budget()
+            if budget is not None and delay >= budget.remaining():
+                self._exhaust(exc, info.error_type, str(info.code), "deadline")
         policy._bus.emit(
             RetryAttempt(
                 name=policy.name,
@@ -285,6 +295,7 @@ class RetryPolicy:
             finally:
                 _ATTEMPT.reset(token)
         start = self._clock()
+        budget_token = None if deadline is None else _budget.push(start + deadline, self._clock)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
@@ -292,6 +303,9 @@ class RetryPolicy:
         except BaseException:
             self._count_aborted()
             raise
+        finally:
+            if budget_token is not None:
+                _budget.pop(budget_token)
         counters = self._counters
         with counters.lock:
             counters.first_try += 1
@@ -351,6 +365,7 @@ class RetryPolicy:
             finally:
                 _ATTEMPT.reset(token)
         start = self._clock()
+        budget_token = None if deadline is None else _budget.push(start + deadline, self._clock)
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
@@ -358,6 +373,9 @@ class RetryPolicy:
         except BaseException:
             self._count_aborted()
             raise
+        finally:
+            if budget_token is not None:
+                _budget.pop(budget_token)
         counters = self._counters
         with counters.lock:
             counters.first_try += 1
