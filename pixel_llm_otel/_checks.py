@@ -187,14 +187,15 @@ def check_url(field: str, value: object) -> str:
         parts = urlsplit(text)
         port = parts.port  # raises ValueError for a port out of range or not a number
         host = parts.hostname
-    except ValueError as exc:
+    except ValueError:
+        # Not chained: urllib's message quotes the bad "port", which may be part of a password
+        # (user:pa55/word@host splits at the "/").
         raise ValidationError(
             field=field,
             value=_mask_url(text),
             expected=f"{expected} (a port in 1..65535, a well-formed [IPv6] literal)",
             code=_CONFIG,
-            cause=exc,
-        ) from exc
+        ) from None
     if parts.username is not None or parts.password is not None:
         raise config_error(field, _mask_url(text), f"{expected} without credentials (use api_key)")
     if parts.scheme not in _URL_PORTS:

@@ -11,53 +11,55 @@ nothing listening / DNS / TLS / reset  ``ConnectionError`` (``ERR_CONNECTION_*``
 connect, read or total timeout         ``TimeoutError`` (``ERR_TIMEOUT_*``)
 HTTP 4xx / 5xx                         ``APIError`` with status, body excerpt, the server's
                                        message, ``retry_after`` (code by status)
-200 whose body is not JSON             ``APIError`` ``ERR_RESPONSE_MALFORMED``
+HTTP 3xx (redirects are not followed)  ``APIError`` ``ERR_RESPONSE_INVALID``, not retryable
+not HTTP, or a body that is not JSON   ``APIError`` ``ERR_RESPONSE_MALFORMED``
 200 JSON of the wrong shape            ``APIError`` ``ERR_RESPONSE_INVALID``
+body past ``max_response_bytes``       ``APIError`` ``ERR_RESPONSE_TOO_LARGE``, not retryable
 bad arguments                          ``ValidationError``
 ====================================  ============================================
 
-Error contexts carry the method, URL path, server address/port and model, never the API key.
+Error contexts carry the method, URL path, server address/port and model, never the API key;
+server text is scrubbed of secrets where it enters (:mod:`._inbound`). Each attempt's timeouts
+are capped by what is left of the enclosing retry deadline
+(:func:`~pixel_llm_otel.resilience.remaining_budget`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import aiohttp
 
-from ..errors import (
-    DEFAULT_CLASSIFIER,
-    APIError,
-    ClientClosedError,
-    ErrorCode,
-    PixelLMError,
-    parse_retry_after,
-    status_code_to_error_code,
-)
+from ..errors import ClientClosedError, PixelLMError
 from ._config import ClientConfig
+from ._inbound import (
+    Translate,
+    attempt_timeout,
+    decode,
+    limited_lines,
+    raise_status,
+    read_body,
+    scrubbing_trace_config,
+)
 from ._payload import build_chat_payload, encode_json
+from ._secrets import Scrubber
 from ._sse import collect_stream, iter_sse_data
 from ._stream import ChunkReader, StreamProgress, interruption
 from ._types import (
     ChatCompletion,
-    ResponseShapeError,
     StreamChunk,
-    extract_error_message,
     parse_chat_completion,
     parse_model_list,
     parse_stream_chunk,
 )
 
 __all__ = ["HealthStatus", "LMStudioClient"]
-
-T = TypeVar("T")
 
 _log = logging.getLogger("pixel_llm_otel.client")
 
@@ -106,6 +108,8 @@ class LMStudioClient:
         # Parsed once: every request's error context names them.
         self._server_address = self._config.server_address
         self._server_port = self._config.server_port
+        self._scrub = Scrubber(self._config.api_key)
+        self._max_body = self._config.max_response_bytes
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._session else "idle")
@@ -158,14 +162,20 @@ class LMStudioClient:
         ctx = self._context("POST", _CHAT, model)
         session = self._session_for_loop()
         started = time.perf_counter()
-        with _Translate(ctx):
-            async with session.post(self._base + _CHAT, data=body, headers=_JSON_HEADERS) as resp:
-                if resp.status >= 400:
+        with Translate(ctx, self._scrub):
+            async with session.post(
+                self._base + _CHAT,
+                data=body,
+                headers=_JSON_HEADERS,
+                timeout=attempt_timeout(self._timeout),
+                allow_redirects=False,
+            ) as resp:
+                if resp.status >= 300:
                     await self._raise_status(resp, ctx)
-                raw = await resp.read()
+                raw = await read_body(resp, self._max_body, ctx, self._scrub)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("POST %s -> 200 in %.3fs", ctx["url_path"], time.perf_counter() - started)
-        return _decode(raw, parse_chat_completion, ctx)
+        return decode(raw, parse_chat_completion, ctx)
 
     async def stream_chat(
         self,
@@ -208,20 +218,29 @@ class LMStudioClient:
         budget = cast("float | None", cfg.total_timeout) if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
-        request_timeout = aiohttp.ClientTimeout(
-            total=budget, sock_connect=_float(cfg.connect_timeout), sock_read=idle
+        # capped by what is left of an enclosing retry deadline (raises when nothing is)
+        request_timeout = attempt_timeout(
+            aiohttp.ClientTimeout(
+                total=budget, sock_connect=_float(cfg.connect_timeout), sock_read=idle
+            )
         )
+        if request_timeout.total is not None and (budget is None or request_timeout.total < budget):
+            deadline = loop.time() + request_timeout.total
         progress = StreamProgress()
         try:
-            with _Translate(ctx):
+            with Translate(ctx, self._scrub):
                 async with session.post(
-                    self._base + _CHAT, data=body, headers=_SSE_HEADERS, timeout=request_timeout
+                    self._base + _CHAT,
+                    data=body,
+                    headers=_SSE_HEADERS,
+                    timeout=request_timeout,
+                    allow_redirects=False,
                 ) as resp:
-                    if resp.status >= 400:
+                    if resp.status >= 300:
                         await self._raise_status(resp, ctx)
                     chunks = ChunkReader(
-                        iter_sse_data(resp.content),
-                        lambda raw: _decode(raw, parse_stream_chunk, ctx),
+                        iter_sse_data(limited_lines(resp, self._max_body, ctx, self._scrub)),
+                        lambda raw: decode(raw, parse_stream_chunk, ctx),
                         ctx,
                         progress,
                         idle_timeout=idle,
@@ -337,6 +356,7 @@ class LMStudioClient:
             headers=headers,
             trust_env=cfg.trust_env,
             raise_for_status=False,
+            trace_configs=[scrubbing_trace_config(self._scrub)],
         )
         self._loop = loop
         return self._session
@@ -344,14 +364,17 @@ class LMStudioClient:
     async def _list_models(self, timeout: aiohttp.ClientTimeout) -> list[str]:
         ctx = self._context("GET", _MODELS, None)
         session = self._session_for_loop()
-        with _Translate(ctx):
+        with Translate(ctx, self._scrub):
             async with session.get(
-                self._base + _MODELS, headers=_JSON_HEADERS, timeout=timeout
+                self._base + _MODELS,
+                headers=_JSON_HEADERS,
+                timeout=attempt_timeout(timeout),
+                allow_redirects=False,
             ) as resp:
-                if resp.status >= 400:
+                if resp.status >= 300:
                     await self._raise_status(resp, ctx)
-                raw = await resp.read()
-        return _decode(raw, parse_model_list, ctx)
+                raw = await read_body(resp, self._max_body, ctx, self._scrub)
+        return decode(raw, parse_model_list, ctx)
 
     def _context(
         self, method: str, endpoint: str, model: str | None, *, stream: bool = False
@@ -369,74 +392,9 @@ class LMStudioClient:
         return ctx
 
     async def _raise_status(self, resp: aiohttp.ClientResponse, ctx: dict[str, Any]) -> None:
-        """Raise the ``APIError`` of an HTTP error response (status >= 400)."""
-        raw = await resp.content.read(self._config.max_error_body_bytes)
-        text = raw.decode("utf-8", errors="replace")
-        server_message = extract_error_message(text)
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        detail = server_message or resp.reason or "no detail"
+        """Raise the ``APIError`` of a non-2xx response (status >= 300)."""
         _log.debug("%s %s -> %d", ctx["method"], ctx["url_path"], resp.status)
-        raise APIError(
-            f"HTTP {resp.status} from {ctx['method']} {ctx['url_path']}: {detail}",
-            status=resp.status,
-            body=text,
-            retry_after=retry_after,
-            code=status_code_to_error_code(resp.status),
-            context={**ctx, "server_message": server_message} if server_message else ctx,
-        )
-
-
-class _Translate:
-    """Turns transport-level exceptions raised in its block into typed ``PixelLMError``s."""
-
-    __slots__ = ("_ctx",)
-
-    def __init__(self, ctx: Mapping[str, Any]) -> None:
-        self._ctx = ctx
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or isinstance(exc, PixelLMError) or not isinstance(exc, Exception):
-            return  # ours already, or cancellation / GeneratorExit / KeyboardInterrupt
-        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
-            raise DEFAULT_CLASSIFIER.to_error(exc, context=self._ctx) from exc
-        if isinstance(exc, ValueError):  # undecodable or oversized SSE line
-            raise APIError(
-                f"unreadable response stream ({type(exc).__name__}: {exc})",
-                code=ErrorCode.RESPONSE_MALFORMED,
-                context=self._ctx,
-                cause=exc,
-            ) from exc
-
-
-def _decode(raw: bytes, parse: Callable[[object], T], ctx: Mapping[str, Any]) -> T:
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise APIError(
-            f"response body from {ctx['url_path']} is not valid JSON ({exc})",
-            code=ErrorCode.RESPONSE_MALFORMED,
-            body=raw[:1024].decode("utf-8", errors="replace"),
-            context=ctx,
-            cause=exc,
-        ) from exc
-    try:
-        return parse(data)
-    except ResponseShapeError as exc:
-        raise APIError(
-            f"unexpected response from {ctx['url_path']}: {exc}",
-            code=ErrorCode.RESPONSE_INVALID,
-            body=raw[:1024].decode("utf-8", errors="replace"),
-            context={**ctx, "json_path": exc.path},
-            cause=exc,
-        ) from exc
+        await raise_status(resp, ctx, self._config.max_error_body_bytes, self._scrub)
 
 
 def _float(value: object) -> float:

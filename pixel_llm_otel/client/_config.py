@@ -11,9 +11,11 @@ from .._checks import check_bool, check_int, check_secret, check_text, check_url
 from .._version import __version__
 from ..errors import ErrorCode, ValidationError
 
-__all__ = ["DEFAULT_BASE_URL", "ClientConfig"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_RESPONSE_BYTES", "ClientConfig"]
 
 DEFAULT_BASE_URL = "http://localhost:1234/v1"
+#: 4 MiB: a chat completion is a few KiB; this leaves room for long answers and nothing else.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -40,6 +42,9 @@ class ClientConfig:
         trust_env: honour ``HTTP(S)_PROXY`` / ``NO_PROXY`` and ``.netrc`` (off by default:
             LM Studio usually runs on this machine).
         max_error_body_bytes: at most this much of an HTTP error body is read.
+        max_response_bytes: largest response body accepted, counted after decompression while
+            reading (plain, gzip/deflate and streamed bodies alike); past it the call fails with
+            ``ERR_RESPONSE_TOO_LARGE`` and memory stays bounded. Default 4 MiB.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -54,6 +59,7 @@ class ClientConfig:
     user_agent: str = f"pixel-llm-otel/{__version__}"
     trust_env: bool = False
     max_error_body_bytes: int = 65536
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -70,6 +76,7 @@ class ClientConfig:
         check_int("pool_limit", self.pool_limit, minimum=1)
         check_int("pool_limit_per_host", self.pool_limit_per_host, minimum=0)
         check_int("max_error_body_bytes", self.max_error_body_bytes, minimum=1)
+        check_int("max_response_bytes", self.max_response_bytes, minimum=1)
         check_text("user_agent", self.user_agent, what="a User-Agent str")
         check_bool("trust_env", self.trust_env)
 

@@ -273,7 +273,7 @@ def extract_error_message(body: str) -> str | None:
     """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     if not isinstance(data, dict):
         return None

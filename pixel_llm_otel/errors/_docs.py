@@ -74,10 +74,20 @@ CLASSIFIER_ROWS: tuple[tuple[str, ErrorCode], ...] = (
     ("other HTTP 4xx", ErrorCode.HTTP_CLIENT_ERROR),
     ("HTTP 502, 503, 504", ErrorCode.HTTP_UNAVAILABLE),
     ("HTTP 500 and other 5xx", ErrorCode.HTTP_SERVER_ERROR),
-    ("`json.JSONDecodeError`, `aiohttp.ContentTypeError`", ErrorCode.RESPONSE_MALFORMED),
     (
-        "`aiohttp.TooManyRedirects`; a 200 body without choices (raised by the client)",
+        "`json.JSONDecodeError`, `aiohttp.ContentTypeError`; aiohttp's HTTP parser rejecting the "
+        "reply (a non-HTTP status line, bad headers, broken chunked or gzip framing); a body "
+        "that is not UTF-8 or nests deeper than the JSON parser goes (raised by the client)",
+        ErrorCode.RESPONSE_MALFORMED,
+    ),
+    (
+        "`aiohttp.TooManyRedirects`; a redirect (never followed), a 200 body without choices or "
+        "with wrong JSON types (raised by the client)",
         ErrorCode.RESPONSE_INVALID,
+    ),
+    (
+        "a body past `max_response_bytes` after decompression (raised by the client)",
+        ErrorCode.RESPONSE_TOO_LARGE,
     ),
     (
         '`torch.cuda.OutOfMemoryError`, `MemoryError`, torch "out of memory" / '

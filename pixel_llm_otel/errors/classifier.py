@@ -216,6 +216,8 @@ def _classify_aiohttp(exc: BaseException) -> tuple[ErrorCode, int | None, float 
     if aiohttp is None or not isinstance(exc, aiohttp.ClientError):
         return None
     # Order matters: the most specific classes first.
+    if _from_http_parser(exc, aiohttp):  # not HTTP: a garbage status line, bad headers, bad gzip
+        return ErrorCode.RESPONSE_MALFORMED, None, None
     if isinstance(exc, aiohttp.ClientResponseError):
         if isinstance(exc, aiohttp.ContentTypeError):
             return ErrorCode.RESPONSE_MALFORMED, exc.status, None
@@ -251,6 +253,33 @@ def _classify_aiohttp(exc: BaseException) -> tuple[ErrorCode, int | None, float 
         # ServerDisconnectedError, ClientOSError, ClientConnectionResetError, payload cut short
         return ErrorCode.CONNECTION_RESET, None, None
     return ErrorCode.UNKNOWN, None, None
+
+
+def _from_http_parser(exc: BaseException, aiohttp: Any) -> bool:
+    """Whether aiohttp's HTTP parser rejected what the server sent (not a cut-short body).
+
+    A non-HTTP status line reaches us as ``ClientResponseError(status=400)`` caused by the
+    parser's ``BadStatusLine``: that 400 is aiohttp's verdict, not the server's. A body whose
+    content encoding does not decode is a ``ClientPayloadError`` caused by
+    ``ContentEncodingError``; other payload errors (a body cut short) stay connection resets.
+    """
+    parser = sys.modules.get("aiohttp.http_exceptions")
+    if parser is None:
+        return False
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        wanted: type[BaseException] = parser.ContentEncodingError
+    elif type(exc) is aiohttp.ClientResponseError:
+        wanted = parser.HttpProcessingError
+    else:
+        return False
+    cause = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if cause is None:
+            return False
+        if isinstance(cause, wanted) or any(isinstance(a, wanted) for a in cause.args):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 #: Substrings of torch messages about an unusable device.

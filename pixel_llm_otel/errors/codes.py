@@ -80,6 +80,7 @@ class ErrorCode(str, enum.Enum):
     # response body
     RESPONSE_MALFORMED = "ERR_RESPONSE_MALFORMED"
     RESPONSE_INVALID = "ERR_RESPONSE_INVALID"
+    RESPONSE_TOO_LARGE = "ERR_RESPONSE_TOO_LARGE"
     STREAM_INTERRUPTED = "ERR_STREAM_INTERRUPTED"
     # validation
     VALIDATION_TYPE = "ERR_VALIDATION_TYPE"
@@ -292,7 +293,7 @@ CODE_INFO: dict[ErrorCode, ErrorCodeInfo] = dict(
         ),
         _i(
             ErrorCode.RESPONSE_MALFORMED,
-            "The LLM server's response body is not valid JSON.",
+            "The LLM server's response is not valid HTTP or its body is not valid JSON.",
             _C.RESPONSE,
             _S.MEDIUM,
             retryable=True,
@@ -309,6 +310,18 @@ CODE_INFO: dict[ErrorCode, ErrorCodeInfo] = dict(
             trips_breaker=True,
             suggestion="Check the server and model: some return empty choices when the context "
             "overflows or the model is unloaded.",
+        ),
+        _i(
+            ErrorCode.RESPONSE_TOO_LARGE,
+            "The LLM server's response body exceeded max_response_bytes (counted after "
+            "decompression); reading stopped there.",
+            _C.RESPONSE,
+            _S.HIGH,
+            retryable=False,
+            trips_breaker=True,
+            suggestion="Check that the URL points at an OpenAI-compatible API (not a file server "
+            "or a proxy error page) and lower max_tokens; raise max_response_bytes only if the "
+            "server legitimately answers with more.",
         ),
         _i(
             ErrorCode.STREAM_INTERRUPTED,

@@ -293,6 +293,16 @@ async def _closed_client(s: Servers) -> BaseException:
     raise AssertionError("a closed client accepted a call")
 
 
+async def _too_large(s: Servers) -> BaseException:
+    """The real LLM client given a 200 body larger than its max_response_bytes."""
+    async with LMStudioClient(f"{s.http}/v1", max_response_bytes=16) as client:
+        try:
+            await client.chat([{"role": "user", "content": "describe"}], model="m")
+        except Exception as exc:
+            return exc
+    raise AssertionError("a body past max_response_bytes was accepted")
+
+
 async def _pass(value: BaseException) -> BaseException:
     return value
 
@@ -322,6 +332,7 @@ CASES: dict[ErrorCode, Producer] = {
     ErrorCode.RESPONSE_MALFORMED: lambda s: _get(f"{s.http}/badjson", read_json=True),
     ErrorCode.RESPONSE_INVALID: _no_choices,
     ErrorCode.STREAM_INTERRUPTED: _stream_interrupted,
+    ErrorCode.RESPONSE_TOO_LARGE: _too_large,
     ErrorCode.VALIDATION_TYPE: lambda s: _pass(_raised(lambda: validate_tensor([[0.5]]))),
     ErrorCode.VALIDATION_SHAPE: lambda s: _pass(
         _raised(lambda: validate_image_tensor(torch.rand(1, 224, 224)))

@@ -1,0 +1,259 @@
+"""Where server-supplied data enters the library: bounded reads, secret scrubbing, typed failures.
+
+Every byte the client takes from a server passes through here:
+
+- bodies are read with a limit on their *decompressed* size (``max_response_bytes``), chunk by
+  chunk, so neither a huge body nor a compression bomb costs more than the limit in memory;
+- every body, error text, status reason and library error message is scrubbed of secrets
+  (:class:`~pixel_llm_otel.client._secrets.Scrubber`) before any exception is built from it;
+- every failure while reading, decoding or validating becomes a typed
+  :class:`~pixel_llm_otel.errors.PixelLMError` (never a raw ``RecursionError`` or ``ValueError``);
+- each attempt's timeouts are capped by what is left of the call's deadline
+  (:func:`~pixel_llm_otel.resilience.remaining_budget`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
+from types import TracebackType
+from typing import Any, NoReturn, TypeVar
+
+import aiohttp
+
+from ..errors import (
+    DEFAULT_CLASSIFIER,
+    APIError,
+    ErrorCode,
+    PixelLMError,
+    TimeoutError,
+    parse_retry_after,
+    status_code_to_error_code,
+)
+from ..resilience._budget import remaining_budget
+from ._secrets import Scrubber
+from ._types import ResponseShapeError, extract_error_message
+
+__all__ = [
+    "Translate",
+    "attempt_timeout",
+    "decode",
+    "limited_lines",
+    "raise_status",
+    "read_body",
+    "scrubbing_trace_config",
+]
+
+T = TypeVar("T")
+
+#: Longest status reason / redirect location quoted in an error message.
+_MAX_QUOTED = 200
+_EXCERPT_BYTES = 1024
+
+
+def attempt_timeout(base: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """``base`` with every timeout capped by the time left of the call's deadline.
+
+    Raises ``TimeoutError`` (``ERR_TIMEOUT_TOTAL``) when nothing is left: the attempt is not
+    started at all. Capped timeouts are exact (aiohttp's rounding up to whole seconds is off).
+    """
+    left = remaining_budget()
+    if left is None:
+        return base
+    if left <= 0:
+        raise TimeoutError(
+            "the call's deadline left no time for another attempt", code=ErrorCode.TIMEOUT_TOTAL
+        )
+    total = left if base.total is None else min(base.total, left)
+    return aiohttp.ClientTimeout(
+        total=total,
+        sock_connect=left if base.sock_connect is None else min(base.sock_connect, left),
+        sock_read=left if base.sock_read is None else min(base.sock_read, left),
+        ceil_threshold=math.inf,
+    )
+
+
+def scrubbing_trace_config(scrub: Scrubber) -> aiohttp.TraceConfig:
+    """An aiohttp trace config that scrubs a failed request's exception before anyone sees it.
+
+    The session's own trace configs run before those an HTTP instrumentation appends, so an
+    HTTP client span records the scrubbed message (aiohttp's parser errors quote raw lines).
+    """
+
+    async def on_request_exception(
+        session: aiohttp.ClientSession,
+        context: object,
+        params: aiohttp.TraceRequestExceptionParams,
+    ) -> None:
+        scrub.exception(params.exception)
+
+    config = aiohttp.TraceConfig()
+    config.on_request_exception.append(on_request_exception)
+    return config
+
+
+def _too_large(limit: int, ctx: Mapping[str, Any], status: int | None) -> APIError:
+    return APIError(
+        f"response body from {ctx['url_path']} exceeds max_response_bytes={limit} "
+        "(counted after decompression); reading stopped",
+        code=ErrorCode.RESPONSE_TOO_LARGE,
+        status=None if status == 200 else status,
+        context={**ctx, "max_response_bytes": limit},
+    )
+
+
+async def read_body(
+    resp: aiohttp.ClientResponse, limit: int, ctx: Mapping[str, Any], scrub: Scrubber
+) -> bytes:
+    """The whole (decompressed) body, scrubbed; ``ERR_RESPONSE_TOO_LARGE`` past ``limit`` bytes.
+
+    Memory stays within about ``limit`` plus one chunk: the body is counted as it arrives and
+    the connection is dropped as soon as the limit is crossed.
+    """
+    length = resp.content_length
+    if length is not None and "Content-Encoding" not in resp.headers:
+        if length > limit:
+            resp.close()
+            raise _too_large(limit, ctx, resp.status)
+        return scrub.bytes(await resp.read())  # aiohttp reads exactly Content-Length bytes
+    chunks: list[bytes] = []
+    size = 0
+    content = resp.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            chunks.clear()
+            resp.close()
+            raise _too_large(limit, ctx, resp.status)
+        chunks.append(chunk)
+    return scrub.bytes(b"".join(chunks))
+
+
+async def limited_lines(
+    resp: aiohttp.ClientResponse, limit: int, ctx: Mapping[str, Any], scrub: Scrubber
+) -> AsyncIterator[bytes]:
+    """The lines of a streamed body, scrubbed, until ``limit`` bytes in all (then too large)."""
+    size = 0
+    async for line in resp.content:
+        size += len(line)
+        if size > limit:
+            resp.close()
+            raise _too_large(limit, ctx, resp.status)
+        yield scrub.bytes(line)
+
+
+async def raise_status(
+    resp: aiohttp.ClientResponse, ctx: Mapping[str, Any], max_bytes: int, scrub: Scrubber
+) -> NoReturn:
+    """Raise the ``APIError`` of a non-2xx response (redirects are never followed)."""
+    raw = await resp.content.read(max_bytes)
+    text = scrub.text(raw.decode("utf-8", errors="replace"))
+    server_message = extract_error_message(text)
+    if server_message is not None:
+        server_message = scrub.text(server_message)[: 4 * _MAX_QUOTED]
+    reason = scrub.text(resp.reason or "")[:_MAX_QUOTED]
+    status = resp.status
+    if status < 400:
+        location = scrub.text(resp.headers.get("Location", ""))[:_MAX_QUOTED]
+        raise APIError(
+            f"HTTP {status} from {ctx['method']} {ctx['url_path']}: redirect to "
+            f"{location or 'nowhere'!r} not followed (an OpenAI-compatible API does not redirect)",
+            status=status,
+            body=text,
+            code=ErrorCode.RESPONSE_INVALID,
+            retryable=False,
+            context=ctx,
+        )
+    detail = server_message or reason or "no detail"
+    raise APIError(
+        f"HTTP {status} from {ctx['method']} {ctx['url_path']}: {detail}",
+        status=status,
+        body=text,
+        retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+        code=status_code_to_error_code(status),
+        context={**ctx, "server_message": server_message} if server_message else ctx,
+    )
+
+
+class Translate:
+    """Turns exceptions raised in its block into typed, scrubbed ``PixelLMError``s."""
+
+    __slots__ = ("_ctx", "_scrub")
+
+    def __init__(self, ctx: Mapping[str, Any], scrub: Scrubber) -> None:
+        self._ctx = ctx
+        self._scrub = scrub
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, PixelLMError) or not isinstance(exc, Exception):
+            return  # ours already, or cancellation / GeneratorExit / KeyboardInterrupt
+        self._scrub.exception(exc)  # aiohttp quotes raw status lines and headers
+        if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
+            raise DEFAULT_CLASSIFIER.to_error(exc, context=self._ctx) from exc
+        code = ErrorCode.RESPONSE_MALFORMED
+        if isinstance(exc, (ValueError, RecursionError, MemoryError)):
+            what = "unreadable response stream"  # undecodable or oversized SSE line
+        else:
+            what = "unexpected failure while reading the response"
+            code = ErrorCode.RESPONSE_INVALID
+        raise APIError(
+            f"{what} ({type(exc).__name__}: {exc})",
+            code=code,
+            context=self._ctx,
+            cause=exc,
+        ) from exc
+
+
+def decode(raw: bytes, parse: Callable[[object], T], ctx: Mapping[str, Any]) -> T:
+    """Parse a JSON body (already scrubbed) with ``parse``; every failure is typed.
+
+    Not JSON (bad syntax, invalid UTF-8, nesting too deep for the parser) is
+    ``ERR_RESPONSE_MALFORMED``; JSON of the wrong shape or types is ``ERR_RESPONSE_INVALID``.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
+        raise APIError(
+            f"response body from {ctx['url_path']} is not valid JSON ({type(exc).__name__}: "
+            f"{_short(exc)})",
+            code=ErrorCode.RESPONSE_MALFORMED,
+            body=raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+            context=ctx,
+            cause=exc,
+        ) from exc
+    try:
+        return parse(data)
+    except ResponseShapeError as exc:
+        raise APIError(
+            f"unexpected response from {ctx['url_path']}: {exc}",
+            code=ErrorCode.RESPONSE_INVALID,
+            body=raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+            context={**ctx, "json_path": exc.path},
+            cause=exc,
+        ) from exc
+    except (ValueError, TypeError, LookupError, RecursionError) as exc:
+        raise APIError(
+            f"unexpected response from {ctx['url_path']} ({type(exc).__name__})",
+            code=ErrorCode.RESPONSE_INVALID,
+            body=raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+            context=ctx,
+            cause=exc,
+        ) from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + "..."
