@@ -2,7 +2,8 @@
 
 The per-image captions run as tasks under one ``generate_batch`` scope, each with its own
 ``generate`` scope; concurrency on the wire is bounded by the core's per-loop semaphore
-(``max_concurrency``). One image's failure ends in its own fallback or error result and never fails
+(``max_concurrency``). The retry deadline bounds the whole batch: items waiting for a slot
+share it. One image's failure ends in its own fallback or error result and never fails
 the others. If the shared encoder pass fails, every image's result carries that ``EncoderError``
 (after its fallback chain was tried). An item's ``latency`` covers its own chat and fallback, not
 the shared encoder pass.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .. import hooks
 from ..errors import ValidationError
+from ..resilience.retry import deadline_scope
 from ._prompt import CallOptions, check_images
 from .result import GenerateResult
 
@@ -58,9 +60,12 @@ async def caption_batch(
     observer = hooks.get_observer()
     size = int(batch.shape[0])
     item_options = replace(options, raise_on_failure=False)
-    with observer.generate_batch(
-        model=core.config.lm_studio_model, batch_size=size, provider=core.config.provider_name
-    ) as scope:
+    with (
+        deadline_scope(core.deadline_for(options), clock=core.clock),  # one for the batch
+        observer.generate_batch(
+            model=core.config.lm_studio_model, batch_size=size, provider=core.config.provider_name
+        ) as scope,
+    ):
         encoded: list[Encoded] | BaseException
         try:
             encoded = await core.encode(batch, per_image=True)

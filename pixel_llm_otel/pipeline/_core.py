@@ -18,6 +18,7 @@ LLM is remembered by the cache fallback.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 from .. import hooks
 from .._per_loop import PerLoop
 from ..client import LMStudioClient
-from ..errors import ClientClosedError
+from ..errors import ClientClosedError, ErrorCode, TimeoutError
 from ..hooks import ChatRequestInfo
 from ..monitoring import ErrorMetrics, StructuredLogger
 from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
-from ..resilience.retry import RetryPolicy
+from ..resilience.retry import RetryPolicy, deadline_scope, remaining_budget
 from ._cache_key import CacheKey, image_digests
 from ._encoding import build_encoder, digest_or_none, encoder_error, png_data_urls
 from ._logging import default_logger, log_failure
@@ -101,6 +102,7 @@ class PipelineCore:
         logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.log = logger if logger is not None else default_logger()
         errors = config.errors
         self._owns_encoder = encoder is None
@@ -192,6 +194,10 @@ class PipelineCore:
             scope.finish(outcome="error", attempts=0, error=error)
 
     # --- one caption --------------------------------------------------------------------
+    def deadline_for(self, options: CallOptions) -> float | None:
+        """The call's deadline: the per-call one, else the retry config's (``None``: none)."""
+        return options.deadline if options.deadline is not None else self.config.deadline
+
     async def caption(
         self,
         images: torch.Tensor | None,
@@ -214,9 +220,14 @@ class PipelineCore:
             size = batch_size
         else:
             size = int(images.shape[0]) if images is not None else 1
-        with observer.generate(
-            model=self.config.lm_studio_model, batch_size=size, provider=self.config.provider_name
-        ) as scope:
+        with (
+            deadline_scope(self.deadline_for(options), clock=self.clock),
+            observer.generate(
+                model=self.config.lm_studio_model,
+                batch_size=size,
+                provider=self.config.provider_name,
+            ) as scope,
+        ):
             tries = _Attempts()
             ready = encoded if isinstance(encoded, Encoded) else None
             try:
@@ -277,7 +288,10 @@ class PipelineCore:
         with observer.chat(request) as chat_scope:
             semaphore = state.semaphore
             try:
-                await semaphore.acquire()  # what ``async with`` does, minus two coroutines
+                if semaphore.locked():
+                    await _acquire_before_deadline(semaphore, self.config.max_concurrency)
+                else:
+                    await semaphore.acquire()  # what ``async with`` does, minus two coroutines
                 try:
                     completion = await self.breaker.call_async(
                         self.retry.run_async, attempt, deadline=options.deadline
@@ -366,3 +380,18 @@ def _closed_error(exc: Exception) -> ClientClosedError:
     return ClientClosedError(
         "HybridPixelLLM was closed while the call ran", what="HybridPixelLLM", cause=exc
     )
+
+
+async def _acquire_before_deadline(semaphore: asyncio.Semaphore, slots: int) -> None:
+    """Wait for a request slot, but not past the call's deadline (a typed timeout then)."""
+    left = remaining_budget()
+    if left is None:
+        await semaphore.acquire()
+        return
+    try:
+        await asyncio.wait_for(semaphore.acquire(), max(left, 0.0))
+    except (asyncio.TimeoutError, builtins.TimeoutError) as exc:
+        raise TimeoutError(
+            f"no request slot (max_concurrency={slots}) became free before the call's deadline",
+            code=ErrorCode.TIMEOUT_TOTAL,
+        ) from exc

@@ -161,6 +161,7 @@ _LEGACY: dict[str, tuple[str, str]] = {
     "connect_timeout": ("client", "connect_timeout"),
     "read_timeout": ("client", "read_timeout"),
     "total_timeout": ("client", "total_timeout"),
+    "max_response_bytes": ("client", "max_response_bytes"),
     "lm_studio_model": ("call", "model"),
     "max_tokens": ("call", "max_tokens"),
     "temperature": ("call", "temperature"),

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._sync_facade import SyncFacade, blocking, delegate
+from ..client._config import DEFAULT_MAX_RESPONSE_BYTES
 from ._async import AsyncHybridPixelLLM, merge_config
 from ._status import PipelineMetrics
 from .config import DEFAULT_MODEL, DEFAULT_URL, ErrorConfig, HybridConfig
@@ -83,6 +84,7 @@ class HybridPixelLLM(SyncFacade):
         max_concurrency: int = 16,
         max_prompt_chars: int = 8000,
         breaker_name: str = "lm_studio",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         config: HybridConfig | None = None,
         encoder: ImageEncoder | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -109,6 +111,7 @@ class HybridPixelLLM(SyncFacade):
             "max_concurrency": max_concurrency,
             "max_prompt_chars": max_prompt_chars,
             "breaker_name": breaker_name,
+            "max_response_bytes": max_response_bytes,
         }
         if config is not None:  # only the keywords the caller changed override it
             flat = {k: v for k, v in flat.items() if not _is_default(k, v)}
