@@ -15,6 +15,7 @@ Every byte the client takes from a server passes through here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,6 +23,7 @@ from types import TracebackType
 from typing import Any, NoReturn, TypeVar
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..errors import (
     DEFAULT_CLASSIFIER,
@@ -43,6 +45,7 @@ __all__ = [
     "limited_lines",
     "raise_status",
     "read_body",
+    "scrub_transport_error",
     "scrubbing_trace_config",
 ]
 
@@ -87,11 +90,29 @@ def scrubbing_trace_config(scrub: Scrubber) -> aiohttp.TraceConfig:
         context: object,
         params: aiohttp.TraceRequestExceptionParams,
     ) -> None:
-        scrub.exception(params.exception)
+        scrub_transport_error(params.exception, scrub)
 
     config = aiohttp.TraceConfig()
     config.on_request_exception.append(on_request_exception)
     return config
+
+
+def scrub_transport_error(exc: BaseException, scrub: Scrubber) -> None:
+    """Scrub an aiohttp exception chain in place: messages, and the request headers that
+    ``ClientResponseError.request_info`` keeps (its ``repr`` shows our ``Authorization``)."""
+    scrub.exception(exc)
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return
+        info = getattr(current, "request_info", None)
+        if isinstance(info, aiohttp.RequestInfo):
+            headers = CIMultiDict((k, scrub.text(v)) for k, v in info.headers.items())
+            with contextlib.suppress(AttributeError, TypeError):
+                current.request_info = aiohttp.RequestInfo(  # type: ignore[attr-defined]
+                    info.url, info.method, CIMultiDictProxy(headers), info.real_url
+                )
+        current = current.__cause__ or current.__context__
 
 
 def _too_large(limit: int, ctx: Mapping[str, Any], status: int | None) -> APIError:
@@ -200,7 +221,7 @@ class Translate:
     ) -> None:
         if exc is None or isinstance(exc, PixelLMError) or not isinstance(exc, Exception):
             return  # ours already, or cancellation / GeneratorExit / KeyboardInterrupt
-        self._scrub.exception(exc)  # aiohttp quotes raw status lines and headers
+        scrub_transport_error(exc, self._scrub)  # aiohttp quotes raw status lines and headers
         if isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, OSError)):
             raise DEFAULT_CLASSIFIER.to_error(exc, context=self._ctx) from exc
         code = ErrorCode.RESPONSE_MALFORMED

@@ -369,6 +369,14 @@ async def echo_too_large(c: Conn) -> None:
     await c.respond("200 OK", key * (6 * 1024 * 1024 // max(1, len(key))))
 
 
+async def echo_ok_caption(c: Conn) -> None:
+    """A well-formed completion whose caption quotes the key (a model told to repeat it)."""
+    key = c.auth.partition(" ")[2]
+    body = json.loads(_json(COMPLETION))
+    body["choices"][0]["message"]["content"] = f"the key is {key}"
+    await c.respond("200 OK", _json(body))
+
+
 def default_handlers() -> dict[str, Handler]:
     return {
         "ok": ok,
@@ -398,4 +406,5 @@ def default_handlers() -> dict[str, Handler]:
         "echo-status-line": echo_status_line,
         "echo-redirect": echo_redirect,
         "echo-too-large": echo_too_large,
+        "echo-ok-caption": echo_ok_caption,
     }

@@ -16,7 +16,7 @@ from pixel_llm_otel.resilience import CircuitBreakerConfig, FallbackConfig, Retr
 
 #: The retry deadline of every adversarial call (seconds). Socket timeouts keep their defaults
 #: (60 s read, 120 s total): only the deadline may bound the call.
-DEADLINE = 0.6
+DEADLINE = 1.0
 #: What a call may take past its deadline in these tests (generous for a loaded CI machine; the
 #: measured slack is a few milliseconds, see docs/error-handling-guide.md).
 SLACK = 0.5
