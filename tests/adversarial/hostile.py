@@ -106,6 +106,7 @@ class HostileServer:
     _conns: set[asyncio.Task[None]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _events: dict[str, threading.Event] = field(default_factory=dict)
+    _active: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.handlers = {**default_handlers(), **self.handlers}
@@ -141,6 +142,11 @@ class HostileServer:
     def url(self, scenario: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}/{scenario}/v1"
 
+    def active(self, scenario: str) -> int:
+        """Connections of ``scenario`` still being served (the client has not left)."""
+        with self._lock:
+            return self._active.get(scenario, 0)
+
     def seen(self, scenario: str) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.scenario == scenario]
@@ -153,11 +159,25 @@ class HostileServer:
     def signal(self, name: str) -> None:
         self.event(name).set()
 
+    def add(self, name: str, handler: Handler) -> str:
+        """Serve ``handler`` under scenario ``name``; returns its base URL."""
+        self.handlers[name] = handler
+        return self.url(name)
+
+    def replying(self, name: str, status: str, body: bytes, **headers: str) -> str:
+        """A scenario that answers every request with this status, body and headers."""
+
+        async def handler(c: Conn) -> None:
+            await c.respond(status, body, headers=headers)
+
+        return self.add(name, handler)
+
     # --- serving ------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._conns.add(task)
+        scenario: str | None = None
         try:
             while True:
                 request = await _read_request(reader)
@@ -165,6 +185,9 @@ class HostileServer:
                     return
                 with self._lock:
                     self.requests.append(request)
+                    if scenario is None:
+                        scenario = request.scenario
+                        self._active[scenario] = self._active.get(scenario, 0) + 1
                 self.signal(f"{request.scenario}:request")
                 handler = self.handlers.get(request.scenario, _not_found)
                 await handler(Conn(self, request, reader, writer))
@@ -176,6 +199,9 @@ class HostileServer:
             pass  # closing: the server's own callback must not see a cancelled task
         finally:
             self._conns.discard(task)
+            if scenario is not None:
+                with self._lock:
+                    self._active[scenario] -= 1
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -377,6 +403,14 @@ async def echo_ok_caption(c: Conn) -> None:
     await c.respond("200 OK", _json(body))
 
 
+async def sse_endless(c: Conn) -> None:
+    """An event stream of valid chunks, as fast as the client reads, never [DONE]."""
+    await c.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+    event = b'data: {"choices": [{"index": 0, "delta": {"content": "word "}}]}\n\n'
+    for _ in range(ENDLESS_CAP // len(event)):
+        await c.send(event * 64)
+
+
 def default_handlers() -> dict[str, Handler]:
     return {
         "ok": ok,
@@ -407,4 +441,5 @@ def default_handlers() -> dict[str, Handler]:
         "echo-redirect": echo_redirect,
         "echo-too-large": echo_too_large,
         "echo-ok-caption": echo_ok_caption,
+        "sse-endless": sse_endless,
     }

@@ -40,9 +40,10 @@ class FakeEncoder:
 def make_llm(url: str, mode: str, stream: io.StringIO, **options: Any) -> HybridPixelLLM:
     """A pipeline against ``url``: 3 attempts, 10 ms backoff capped at 5 s, DEADLINE, no breaker.
 
-    ``mode`` ``fallback`` serves :data:`FALLBACK_TEXT` by default; the others have no fallback.
+    ``mode`` ``fallback`` serves :data:`FALLBACK_TEXT` by default; the others have no fallback
+    (``fallback=`` a :class:`FallbackConfig` replaces either).
     """
-    fallback = (
+    fallback = options.pop("fallback", None) or (
         FallbackConfig(default_value=FALLBACK_TEXT)
         if mode == "fallback"
         else FallbackConfig(enabled=False)
@@ -61,11 +62,11 @@ def make_llm(url: str, mode: str, stream: io.StringIO, **options: Any) -> Hybrid
         "fallback": fallback,
     }
     options.setdefault("api_key", "k3y+/=secret")
+    options.setdefault("encoder", FakeEncoder())
     return HybridPixelLLM(
         url,
         lm_studio_model="hostile-model",
         error_config=error_config,
-        encoder=FakeEncoder(),
         logger=StructuredLogger("pixel_llm_otel.adversarial", stream=stream),
         **options,
     )
