@@ -256,7 +256,9 @@ def _mask_url(text: str) -> str:
     scheme, sep, rest = text.partition("://")
     if not sep:
         return text
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{path}"
+    # Up to the last "@" (before any query): a password may hold a "/" that urllib would take
+    # for the start of the path; masking too much of an error message costs nothing.
+    head, mark, tail = rest.partition("?")
+    if "@" in head:
+        head = "***@" + head.rpartition("@")[2]
+    return f"{scheme}://{head}{mark}{tail}"
