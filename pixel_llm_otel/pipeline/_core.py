@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
     from ..client import ChatCompletion
+    from ..encoder import VisionEncoder
     from ..protocols import ImageEncoder
     from .config import HybridConfig
 
@@ -105,8 +106,11 @@ class PipelineCore:
         self.clock = clock
         self.log = logger if logger is not None else default_logger()
         errors = config.errors
-        self._owns_encoder = encoder is None
-        self.encoder: ImageEncoder = encoder if encoder is not None else build_encoder(config)
+        # The encoder this pipeline built (and closes); an injected one belongs to the caller.
+        self._built: VisionEncoder | None = None
+        if encoder is None:
+            encoder = self._built = build_encoder(config)
+        self.encoder: ImageEncoder = encoder
         self.breaker = CircuitBreaker(config.breaker_name, errors.circuit_breaker, clock=clock)
         self.retry = RetryPolicy(
             errors.retry, name=f"{config.breaker_name}.chat", clock=clock, async_sleep=async_sleep
@@ -144,10 +148,8 @@ class PipelineCore:
 
     def close_encoder(self) -> None:
         """Stop the encoder's worker thread if this pipeline built the encoder."""
-        if self._owns_encoder:
-            close = getattr(self.encoder, "close", None)  # VisionEncoder.close
-            if callable(close):
-                close()
+        if self._built is not None:
+            self._built.close()
 
     # --- encoding -----------------------------------------------------------------------
     async def encode(self, batch: torch.Tensor, *, per_image: bool) -> list[Encoded]:

@@ -12,13 +12,13 @@ from ._cache_key import image_digest
 if TYPE_CHECKING:
     import torch
 
-    from ..protocols import ImageEncoder
+    from ..encoder import VisionEncoder
     from .config import HybridConfig
 
 __all__ = ["build_encoder", "digest_or_none", "encoder_error", "png_data_urls"]
 
 
-def build_encoder(config: HybridConfig) -> ImageEncoder:
+def build_encoder(config: HybridConfig) -> VisionEncoder:
     """The vision encoder of ``config.encoder``, built once per pipeline (imports torch)."""
     from ..encoder import build_encoder as build
 
