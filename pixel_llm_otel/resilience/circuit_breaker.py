@@ -278,19 +278,47 @@ class CircuitBreaker:
         """Decorate ``fn`` (sync or async); the wrapper keeps its signature."""
         if not callable(fn):
             raise config_error("fn", fn, "a callable")
+        # The wrappers repeat call() / call_async() inline: one frame and one repacking of the
+        # arguments less per call, which is a third of the breaker's overhead on a fast call.
+        core = self._core
+        admit, failed = self._admit, self._failed
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[..., Awaitable[Any]], fn)
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                return await self.call_async(afn, *args, **kwargs)
+                closed, epoch = core.phase
+                if not closed:
+                    epoch = admit()
+                try:
+                    result = await afn(*args, **kwargs)
+                except Exception as exc:
+                    failed(epoch, exc)
+                    raise
+                except BaseException:
+                    core.on_ignored(epoch, ran=False)
+                    raise
+                core.on_success(epoch)
+                return result
 
             async_wrapper.__dict__["circuit_breaker"] = self
             return cast(Callable[P, R], async_wrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
+            closed, epoch = core.phase
+            if not closed:
+                epoch = admit()
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:
+                failed(epoch, exc)
+                raise
+            except BaseException:
+                core.on_ignored(epoch, ran=False)
+                raise
+            core.on_success(epoch)
+            return result
 
         wrapper.__dict__["circuit_breaker"] = self
         return wrapper
