@@ -3,6 +3,11 @@
 The hash covers the image's dtype, shape and bytes, so two equal images share a key whatever
 tensor object holds them, and any pixel change gives a new key. Tensors are hashed on the CPU in
 their contiguous layout; nothing about the image is kept but the digest.
+
+Small images are hashed where the caller is (on the event loop): below
+:data:`INLINE_DIGEST_MAX_BYTES`, hashing costs less than handing the work to a thread and back
+(``benchmarks/bench_cache_key.py`` measures both sides of the threshold). Larger ones go to a
+worker thread, where hashlib releases the GIL.
 """
 
 from __future__ import annotations
@@ -14,7 +19,17 @@ from typing import TYPE_CHECKING, NamedTuple
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CacheKey", "cache_key", "image_digest", "image_digests"]
+__all__ = [
+    "INLINE_DIGEST_MAX_BYTES",
+    "CacheKey",
+    "cache_key",
+    "digest_inline",
+    "image_digest",
+    "image_digests",
+]
+
+#: Tensors of at most this many bytes are hashed inline (e.g. 3x64x64 float32, 48 KiB).
+INLINE_DIGEST_MAX_BYTES = 64 * 1024
 
 
 class CacheKey(NamedTuple):
@@ -40,10 +55,19 @@ def image_digest(image: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
+def digest_inline(tensor: torch.Tensor) -> bool:
+    """Whether hashing ``tensor`` is cheaper inline than on a worker thread (small, on the CPU)."""
+    return (
+        tensor.device.type == "cpu"
+        and tensor.numel() * tensor.element_size() <= INLINE_DIGEST_MAX_BYTES
+    )
+
+
 def image_digests(batch: torch.Tensor, per_image: bool) -> list[str]:
     """One digest per image of a BCHW batch, or one of the whole batch.
 
-    hashlib releases the GIL on large buffers: run this on a worker thread.
+    hashlib releases the GIL on large buffers: run this on a worker thread unless
+    :func:`digest_inline` says the batch is small.
     """
     if per_image:
         return [image_digest(batch[i : i + 1]) for i in range(int(batch.shape[0]))]

@@ -33,7 +33,7 @@ from ..monitoring import ErrorMetrics, StructuredLogger
 from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
 from ..resilience.retry import RetryPolicy, deadline_scope, remaining_budget
-from ._cache_key import CacheKey, image_digests
+from ._cache_key import CacheKey, digest_inline, image_digests
 from ._encoding import build_encoder, digest_or_none, encoder_error, png_data_urls
 from ._logging import default_logger, log_failure
 from ._prompt import CallOptions, build_messages
@@ -53,7 +53,8 @@ __all__ = ["Encoded", "PipelineCore"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Encoded:
-    """Everything one caption needs from its image(s), computed once, off the event loop.
+    """Everything one caption needs from its image(s), computed once (off the event loop, but for
+    the content hash of a small image, which is cheaper inline than a thread hop).
 
     ``summary``: the encoder's feature summary for the prompt; ``digest``: the image content
     hash of the fallback-cache key; ``image_urls``: PNG data URLs when ``send_image`` is on.
@@ -165,9 +166,13 @@ class PipelineCore:
             batch_size=int(batch.shape[0]),
         ) as scope:
             try:
-                summaries, digests = await asyncio.gather(
-                    self._summaries(batch), asyncio.to_thread(image_digests, batch, per_image)
-                )
+                if digest_inline(batch):  # cheaper than a thread hop (and than gather's tasks)
+                    digests = image_digests(batch, per_image)
+                    summaries = await self._summaries(batch)
+                else:
+                    summaries, digests = await asyncio.gather(
+                        self._summaries(batch), asyncio.to_thread(image_digests, batch, per_image)
+                    )
                 urls = await png_data_urls(batch) if self.config.call.send_image else ()
             except asyncio.CancelledError:
                 raise

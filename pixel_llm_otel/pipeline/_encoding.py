@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import EncoderError, PixelLMError
 from ..errors.classifier import DEFAULT_CLASSIFIER
-from ._cache_key import image_digest
+from ._cache_key import digest_inline, image_digest
 
 if TYPE_CHECKING:
     import torch
@@ -51,6 +51,8 @@ async def digest_or_none(images: torch.Tensor | None) -> str | None:
     if images is None:
         return None
     try:
+        if digest_inline(images):
+            return image_digest(images)
         return await asyncio.to_thread(image_digest, images)
     except Exception:
         return None
