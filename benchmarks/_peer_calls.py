@@ -31,7 +31,7 @@ from typing import Any
 MODEL = "sim-model"
 PROMPT = "Describe this image."
 SETUPS = ("none", "ours", "ours-unsampled", "floor", "official")
-KINDS = ("generate", "encoded", "plain", "floor", "openai")
+KINDS = ("generate", "encoded", "client", "plain", "floor", "openai")
 
 
 class FixedEncoder:
@@ -292,6 +292,19 @@ async def _build(worker: Worker, sim_url: str) -> None:
             return json.loads(await resp.read())
 
     worker.kinds["plain"] = plain
+
+    # The project's client alone (no pipeline core): the same request through LMStudioClient.
+    from pixel_llm_otel.client import LMStudioClient
+
+    client_only = LMStudioClient(sim_url, pool_limit=100)
+    worker.closers.append(client_only.close)
+
+    def client_call() -> Awaitable[Any]:
+        return client_only.chat(
+            messages, model=MODEL, max_tokens=max_tokens, temperature=temperature
+        )
+
+    worker.kinds["client"] = client_call
 
     from openai import AsyncOpenAI
 

@@ -65,6 +65,7 @@ TELEMETRY_CASES: dict[str, Case] = {
 }
 WIRE_CASES: dict[str, Case] = {
     "plain aiohttp": ("none", "plain"),
+    "client alone": ("none", "client"),
     "pre-encoded": ("none", "encoded"),
     "generate_async": ("none", "generate"),
 }
@@ -213,45 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run (a few minutes)")
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--latency", type=float, default=0.02, help="server latency (s), 20 ms")
+    parser.add_argument(
+        "--only", choices=["telemetry", "wire", "latency"], action="append", default=None,
+        help="run only these sections (repeatable; default: all)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
     calls = 60 if args.quick else 200
     started = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{rounds} interleaved rounds; client CPU = worker process CPU per call")  # fmt: skip
-    goals = Goals()
-    points: list[tuple[Point, str]] = []
-    with (
-        simulator(0.0) as sim_url,
-        workers(["none", "ours", "ours-unsampled", "floor", "official"], sim_url) as pool,
-    ):
-        for c in (1, 16):
-            point = run_point(f"zero latency, c={c}", pool, TELEMETRY_CASES, rounds, calls, c)
-            points.append((point, "ours off"))
-            telemetry_goals(goals, point, f"c={c}")
-        for c in (1, 16, 64):
-            n = max(calls, 4 * c)
-            point = run_point(f"wire, c={c}", pool, WIRE_CASES, rounds, n, c)
-            points.append((point, "plain aiohttp"))
-            wire = point.ratio("pre-encoded", "plain aiohttp")
-            goals.check(f"3 c={c}: pre-encoded / plain aiohttp", f">= {WIRE_GOAL}", wire,
-                        statistics.median(wire) >= WIRE_GOAL)  # fmt: skip
-            cheap = point.ratio("generate_async", "pre-encoded")
-            goals.check(f"6 c={c}: generate_async / pre-encoded", f">= {CHEAP_ENCODER_GOAL}",
-                        cheap, statistics.median(cheap) >= CHEAP_ENCODER_GOAL)  # fmt: skip
-    lat = f"{args.latency * 1e3:g} ms"
-    with simulator(args.latency) as sim_url, workers(["none", "ours", "official"], sim_url) as pool:
-        cases = {k: v for k, v in TELEMETRY_CASES.items() if v[0] in ("none", "ours", "official")}
-        point = run_point(f"{lat} latency, c=16", pool, cases, rounds, max(calls, 320), 16)
-        points.append((point, "ours off"))
-        ours = point.ratio("ours on", "ours off")
-        official = point.ratio("AsyncOpenAI + official on", "AsyncOpenAI off")
-        goals.check(f"2 {lat} c=16: throughput ours on/off", f">= {THROUGHPUT_GOAL}", ours,
-                    statistics.median(ours) >= THROUGHPUT_GOAL)  # fmt: skip
-        ahead = [o - f for o, f in zip(ours, official, strict=True)]
-        goals.check(f"2 {lat} c=16: ours ratio - official ratio", "> 0", ahead,
-                    statistics.median(ahead) > 0)  # fmt: skip
-        failures = {s: w.call("info")["failures"] for s, w in pool.items()}
+    only = set(args.only or ["telemetry", "wire", "latency"])
+    goals, points, failures = Goals(), [], {}
+    if only & {"telemetry", "wire"}:
+        failures |= zero_latency(goals, points, only, rounds, calls)
+    if "latency" in only:
+        failures |= with_latency(goals, points, args.latency, rounds, max(calls, 320))
     for point, base in points:
         print_point(point, base)
     if any(failures.values()):
@@ -260,6 +238,51 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ntotal {time.perf_counter() - started:.0f} s; "
           + ("every goal met" if ok else "a goal was missed: exit 1"))  # fmt: skip
     return 0 if ok else 1
+
+
+def zero_latency(
+    goals: Goals, points: list[tuple[Point, str]], only: set[str], rounds: int, calls: int
+) -> dict[str, int]:
+    """c=1 and c=16 telemetry cases, then the wire cases at c=1/16/64 (one simulator)."""
+    setups = ["none", "ours", "ours-unsampled", "floor", "official"]
+    with simulator(0.0) as sim_url, workers(
+        setups if "telemetry" in only else ["none"], sim_url
+    ) as pool:  # fmt: skip
+        for c in (1, 16) if "telemetry" in only else ():
+            point = run_point(f"zero latency, c={c}", pool, TELEMETRY_CASES, rounds, calls, c)
+            points.append((point, "ours off"))
+            telemetry_goals(goals, point, f"c={c}")
+        for c in (1, 16, 64) if "wire" in only else ():
+            point = run_point(f"wire, c={c}", pool, WIRE_CASES, rounds, max(calls, 4 * c), c)
+            points.append((point, "plain aiohttp"))
+            wire = point.ratio("pre-encoded", "plain aiohttp")
+            goals.check(f"3 c={c}: pre-encoded / plain aiohttp", f">= {WIRE_GOAL}", wire,
+                        statistics.median(wire) >= WIRE_GOAL)  # fmt: skip
+            core = point.added_us("pre-encoded", "client alone")
+            print(f"  c={c}: CPU us/call the pipeline core adds to its client: {_m(core, '.0f')}")
+            cheap = point.ratio("generate_async", "pre-encoded")
+            goals.check(f"6 c={c}: generate_async / pre-encoded", f">= {CHEAP_ENCODER_GOAL}",
+                        cheap, statistics.median(cheap) >= CHEAP_ENCODER_GOAL)  # fmt: skip
+        return {s: w.call("info")["failures"] for s, w in pool.items()}
+
+
+def with_latency(
+    goals: Goals, points: list[tuple[Point, str]], latency: float, rounds: int, calls: int
+) -> dict[str, int]:
+    """Throughput ratios at a realistic server latency, c=16: ours and the official one."""
+    lat = f"{latency * 1e3:g} ms"
+    with simulator(latency) as sim_url, workers(["none", "ours", "official"], sim_url) as pool:
+        cases = {k: v for k, v in TELEMETRY_CASES.items() if v[0] in ("none", "ours", "official")}
+        point = run_point(f"{lat} latency, c=16", pool, cases, rounds, calls, 16)
+        points.append((point, "ours off"))
+        ours = point.ratio("ours on", "ours off")
+        official = point.ratio("AsyncOpenAI + official on", "AsyncOpenAI off")
+        goals.check(f"2 {lat} c=16: throughput ours on/off", f">= {THROUGHPUT_GOAL}", ours,
+                    statistics.median(ours) >= THROUGHPUT_GOAL)  # fmt: skip
+        ahead = [o - f for o, f in zip(ours, official, strict=True)]
+        goals.check(f"2 {lat} c=16: ours ratio - official ratio", "> 0", ahead,
+                    statistics.median(ahead) > 0)  # fmt: skip
+        return {f"{s}@{lat}": w.call("info")["failures"] for s, w in pool.items()}
 
 
 if __name__ == "__main__":
