@@ -263,20 +263,22 @@ async def _build(worker: Worker, sim_url: str) -> None:
 
     from pixel_llm_otel.client._payload import build_chat_payload, encode_json
     from pixel_llm_otel.monitoring import StructuredLogger
-    from pixel_llm_otel.pipeline import HybridPixelLLM
+    from pixel_llm_otel.pipeline import AsyncHybridPixelLLM
     from pixel_llm_otel.pipeline._prompt import build_messages
 
     logger = StructuredLogger("bench", level="ERROR", stream=io.StringIO())
-    llm = HybridPixelLLM(sim_url, MODEL, encoder=FixedEncoder(), logger=logger)
+    llm = AsyncHybridPixelLLM(
+        lm_studio_url=sim_url, lm_studio_model=MODEL, encoder=FixedEncoder(), logger=logger
+    )
     image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
-    encoded = await llm.encode_async(image)
-    worker.kinds["generate"] = lambda: llm.generate_async(image, prompt=PROMPT)
-    worker.kinds["encoded"] = lambda: llm.generate_encoded_async(encoded, prompt=PROMPT)
+    encoded = await llm.encode(image)
+    worker.kinds["generate"] = lambda: llm.generate(image, prompt=PROMPT)
+    worker.kinds["encoded"] = lambda: llm.generate_encoded(encoded, prompt=PROMPT)
     worker.closers.append(llm.aclose)
 
     # Plain aiohttp: the same JSON body the pipeline sends, posted and parsed.
     messages = build_messages(PROMPT, encoded.summary, ())
-    max_tokens, temperature = llm.config.max_tokens, llm.config.temperature
+    max_tokens, temperature = llm.config.call.max_tokens, llm.config.call.temperature
     payload = build_chat_payload(messages, model=MODEL, max_tokens=max_tokens,
                                  temperature=temperature, stream=False, extra=None)  # fmt: skip
     body = encode_json(payload)
