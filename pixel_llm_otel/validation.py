@@ -304,6 +304,8 @@ def validate_image_tensor(
             expected="a torch.Tensor image (CHW or BCHW)",
             code=ErrorCode.VALIDATION_TYPE,
         )
+    if _plain_image_ok(value, expected_size, allow_batch):
+        return value
     try:
         _check_image(value, name, expected_size, allow_batch)
     except ValidationError:
@@ -311,6 +313,50 @@ def validate_image_tensor(
     except Exception as exc:  # torch refused to look at it: say what it is and what we accept
         raise uncheckable(value, name, exc) from exc
     return validate_tensor(value, name=name, value_range=(0.0, 1.0), finite=True)
+
+
+def _plain_image_ok(
+    value: torch.Tensor, expected_size: tuple[int, int] | None, allow_batch: bool
+) -> bool:
+    """The usual image, accepted in a few attribute reads and one ``aminmax`` (~5 us instead of
+    ~30 us: this runs on every generate call).
+
+    ``True`` only for what the full checks below accept: an exact ``torch.Tensor``, dense and
+    not quantized, of an image dtype, with data, CHW or non-empty BCHW, 3 channels, non-zero
+    height and width (the expected ones when given) within the size limits, finite values in 0..1
+    (NaN and inf reach the min or max). Anything else, wrong or merely unusual, takes the full
+    checks, which also build the error message.
+    """
+    import torch
+
+    if (
+        type(value) is not torch.Tensor
+        or value.layout != torch.strided
+        or value.is_nested
+        or value.is_quantized
+        or value.dtype not in image_dtypes()
+        or value.device.type == "meta"
+    ):
+        return False
+    shape = value.shape
+    if len(shape) == 4:
+        if not allow_batch or shape[0] == 0:
+            return False
+    elif len(shape) != 3:
+        return False
+    channels, height, width = shape[-3], shape[-2], shape[-1]
+    if channels != 3 or height == 0 or width == 0:
+        return False
+    if max(height, width) > MAX_IMAGE_SIDE or value.numel() > MAX_IMAGE_ELEMENTS:
+        return False
+    if expected_size is not None and (height, width) != tuple(expected_size):
+        return False
+    try:
+        with torch.no_grad():
+            low, high = torch.aminmax(value)
+        return float(low) >= 0.0 and float(high) <= 1.0
+    except (RuntimeError, TypeError, ValueError):
+        return False
 
 
 def _check_image(
