@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,15 +24,16 @@ from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from .._version import __version__
 from ..errors import ValidationError
 from ..monitoring import add_log_forwarder, remove_log_forwarder
 from . import _names as n
-from ._dropped import DroppedStats, DroppedTelemetry
-from ._exporters import ExportSettings, build_exporter, parse_headers
+from ._dropped import EXPORT_FAILED, DroppedStats, DroppedTelemetry
+from ._export_guard import GuardedExporter, SheddingLogProcessor, SheddingSpanProcessor
+from ._exporters import DEFAULT_TIMEOUT_S, ExportSettings, build_exporter, parse_headers
 from ._instrumentor import PixelLLMInstrumentor
 from ._logs import OTelLogHandler
 
@@ -80,12 +82,16 @@ class TelemetryHandle:
     meter_provider: Any = None
     logger_provider: Any = None
     owned: tuple[str, ...] = ()  # signals whose providers we created ("traces", "metrics", "logs")
+    #: the longest :meth:`shutdown` takes by default: the export timeout given to configure()
+    shutdown_timeout: float = DEFAULT_TIMEOUT_S
     _dropped: DroppedTelemetry = field(default_factory=DroppedTelemetry, repr=False)
+    _processors: list[Any] = field(default_factory=list, repr=False)
     _log_handler: logging.Handler | None = field(default=None, repr=False)
     _instrumented: bool = field(default=False, repr=False)
 
     def dropped(self) -> DroppedStats:
-        """Spans and log records dropped before export (bounded queues, after shutdown)."""
+        """Spans and log records lost before reaching the collector: dropped from a full queue,
+        after shutdown, or in a batch the exporter failed to deliver (``export_failed``)."""
         return self._dropped.stats()
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
@@ -99,9 +105,16 @@ class TelemetryHandle:
                 ok = False
         return ok
 
-    def shutdown(self) -> None:
-        """Uninstrument, detach the log handler, shut down the providers we own."""
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Uninstrument, detach the log handler, shut down the providers we own.
+
+        Returns within ``timeout`` seconds (default :attr:`shutdown_timeout`, the export timeout)
+        plus a few milliseconds, whatever the collector does: what is still queued is exported
+        until the budget runs out, then counted as ``export_failed`` and left behind.
+        """
         global _active
+        budget = self.shutdown_timeout if timeout is None else max(0.0, float(timeout))
+        deadline = time.monotonic() + budget
         if self._instrumented:
             PixelLLMInstrumentor().uninstrument()
             self._instrumented = False
@@ -109,11 +122,17 @@ class TelemetryHandle:
             logging.getLogger(_PACKAGE_LOGGER).removeHandler(self._log_handler)
             remove_log_forwarder(self._log_handler)
             self._log_handler = None
+        for processor in self._processors:  # the batch processors first, each within budget
+            _shutdown_processor(processor, deadline, self._dropped)
         for signal, provider in self._owned_providers():
             try:
-                provider.shutdown()
+                if signal == "metrics":
+                    provider.shutdown(timeout_millis=_millis_left(deadline))
+                else:  # their batch processors are shut down already: this returns at once
+                    provider.shutdown()
             except Exception:
                 _log.warning("shutdown of %s failed", signal, exc_info=True)
+        self._processors = []
         self.owned = ()
         with _lock:
             if _active is self:
@@ -126,6 +145,45 @@ class TelemetryHandle:
             "logs": self.logger_provider,
         }
         return [(s, providers[s]) for s in self.owned if providers[s] is not None]
+
+
+def _millis_left(deadline: float) -> float:
+    return max(0.0, (deadline - time.monotonic()) * 1000)
+
+
+def _shutdown_processor(processor: Any, deadline: float, dropped: DroppedTelemetry) -> None:
+    """Shut a batch processor down within ``deadline``; count what it left queued."""
+    batch = getattr(processor, "_batch_processor", None)
+    signal = "logs" if isinstance(processor, BatchLogRecordProcessor) else "traces"
+    try:
+        if batch is None or not callable(getattr(batch, "shutdown", None)):
+            processor.shutdown()  # an SDK without the internal: its own (30 s) bound
+            return
+        batch.shutdown(timeout_millis=_millis_left(deadline))
+        left = len(getattr(batch, "_queue", ()))
+        if left:
+            dropped.add(signal, EXPORT_FAILED, left)
+    except Exception:
+        _log.warning("shutdown of a %s processor failed", signal, exc_info=True)
+
+
+def _guarded(
+    exporter: Any, signal: str, handle: TelemetryHandle, *, fail_fast: bool
+) -> GuardedExporter:
+    """``exporter`` wrapped to count what it fails to deliver (and, for a network exporter, to
+    fail fast while its collector is down: see _export_guard)."""
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    results: Any = SpanExportResult if signal == "traces" else LogRecordExportResult
+    return GuardedExporter(
+        exporter,
+        signal=signal,
+        success=results.SUCCESS,
+        failure=results.FAILURE,
+        on_failed=handle._dropped.counter(signal, EXPORT_FAILED),
+        fail_fast=fail_fast,
+    )
 
 
 _lock = threading.Lock()
@@ -198,7 +256,9 @@ def configure(
         queue_size = max_queue_size or int(os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE") or 2048)
         batch_size = min(batch_size, queue_size)  # a batch never larger than the queue (SDK rule)
         resource = _resource(service_name, resource_attributes)
-        handle = TelemetryHandle(enabled=True)
+        handle = TelemetryHandle(
+            enabled=True, shutdown_timeout=settings.timeout or DEFAULT_TIMEOUT_S
+        )
         owned: list[str] = []
 
         meter_provider: Any = metrics.get_meter_provider()
@@ -220,12 +280,18 @@ def configure(
         tracer_provider: Any = trace.get_tracer_provider()
         if not _is_set(tracer_provider):
             tracer_provider = TracerProvider(resource=resource, sampler=sampler)
-            for exp in (span_exporter, build_exporter(settings, "traces")):
+            for exp, network in (
+                (span_exporter, False),
+                (build_exporter(settings, "traces"), True),
+            ):
                 if exp is not None:
-                    processor = BatchSpanProcessor(
-                        exp, max_queue_size=max_queue_size, max_export_batch_size=batch_size
+                    processor = SheddingSpanProcessor(
+                        _guarded(exp, "traces", handle, fail_fast=network),
+                        max_queue_size=max_queue_size,
+                        max_export_batch_size=batch_size,
                     )
                     handle._dropped.attach(processor, "traces")
+                    handle._processors.append(processor)
                     tracer_provider.add_span_processor(processor)
             trace.set_tracer_provider(tracer_provider)
             owned.append("traces")
@@ -233,10 +299,16 @@ def configure(
         logger_provider: Any = get_logger_provider() if enable_logs else None
         if enable_logs and not _is_set(logger_provider):
             logger_provider = LoggerProvider(resource=resource)
-            for exp in (log_exporter, build_exporter(settings, "logs")):
+            for exp, network in (
+                (log_exporter, False),
+                (build_exporter(settings, "logs"), True),
+            ):
                 if exp is not None:
-                    log_processor = BatchLogRecordProcessor(exp)
+                    log_processor = SheddingLogProcessor(
+                        _guarded(exp, "logs", handle, fail_fast=network)
+                    )
                     handle._dropped.attach(log_processor, "logs")
+                    handle._processors.append(log_processor)
                     logger_provider.add_log_record_processor(log_processor)
             set_logger_provider(logger_provider)
             owned.append("logs")

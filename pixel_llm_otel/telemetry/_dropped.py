@@ -1,20 +1,23 @@
 """Dropped telemetry, counted and visible.
 
 The SDK's batch processors drop a span or log record when their bounded queue is full (an
-unreachable or slow collector) or after shutdown, and only say so in a log line. We hook their
-drop accounting so every drop is counted in :class:`DroppedTelemetry` (``handle.dropped()``) and
-exported as the ``pixel_llm.telemetry.dropped`` counter (``pixel_llm.telemetry.signal``,
-``error.type`` = ``queue_full`` | ``already_shutdown``): an operator sees that traces are missing
-without a debugger. The hook relies on an SDK detail; where it is absent, counting is reported as
-unavailable (``DroppedStats.tracked`` false) rather than as zero.
+unreachable or slow collector) or after shutdown, and only say so in a log line; a batch the
+exporter failed to deliver (collector down, refusing, timing out) is lost with one log line and
+no count at all. We hook their drop accounting, and wrap their exporters
+(:class:`~pixel_llm_otel.telemetry._export_guard.GuardedExporter`), so every lost item is counted in
+:class:`DroppedTelemetry` (``handle.dropped()``) and exported as the ``pixel_llm.telemetry.dropped``
+counter (``pixel_llm.telemetry.signal``, ``error.type`` = ``queue_full`` | ``already_shutdown`` |
+``export_failed``): an operator sees that traces are missing without a debugger. The queue hook
+relies on an SDK detail; where it is absent, counting is reported as unavailable
+(``DroppedStats.tracked`` false) rather than as zero.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -22,18 +25,29 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from . import _names as n
 from ._safety import guard
 
-__all__ = ["DroppedStats", "DroppedTelemetry"]
+__all__ = ["EXPORT_FAILED", "DroppedStats", "DroppedTelemetry"]
+
+#: ``error.type`` of items in a batch the exporter failed to deliver.
+EXPORT_FAILED = "export_failed"
 
 _log = logging.getLogger("pixel_llm_otel.telemetry")
 
 
 @dataclass(frozen=True, slots=True)
 class DroppedStats:
-    """How much telemetry was dropped since :func:`configure`."""
+    """How much telemetry was dropped since :func:`configure`.
+
+    ``spans`` and ``logs`` count every reason; ``export_failed`` is the part of both that was
+    handed to the exporter and not delivered (the collector down, refusing or silent), so
+    ``export_failed == 0`` after a flush means everything exported got through. ``by_reason``
+    splits all drops by ``error.type`` (``queue_full``, ``already_shutdown``, ``export_failed``).
+    """
 
     spans: int
     logs: int
     tracked: bool  # False when the SDK's processors could not be hooked
+    export_failed: int = 0
+    by_reason: Mapping[str, int] = field(default_factory=dict)
 
 
 class _CountingMetrics:
@@ -86,9 +100,21 @@ class DroppedTelemetry:
 
     def stats(self) -> DroppedStats:
         with self._lock:
-            spans = sum(v for (s, _), v in self._counts.items() if s == "traces")
-            logs = sum(v for (s, _), v in self._counts.items() if s == "logs")
-        return DroppedStats(spans=spans, logs=logs, tracked=self._tracked)
+            counts = dict(self._counts)
+        by_reason: dict[str, int] = {}
+        for (_, reason), value in counts.items():
+            by_reason[reason] = by_reason.get(reason, 0) + value
+        return DroppedStats(
+            spans=sum(v for (s, _), v in counts.items() if s == "traces"),
+            logs=sum(v for (s, _), v in counts.items() if s == "logs"),
+            tracked=self._tracked,
+            export_failed=by_reason.get(EXPORT_FAILED, 0),
+            by_reason=by_reason,
+        )
+
+    def counter(self, signal: str, reason: str) -> Callable[[int], None]:
+        """A callback adding to ``(signal, reason)``, for an exporter wrapper to call."""
+        return lambda count: self.add(signal, reason, count)
 
     def register(self, meter: Meter) -> None:
         """Export the counts as the observable counter ``pixel_llm.telemetry.dropped``."""
@@ -102,5 +128,8 @@ class DroppedTelemetry:
             n.METRIC_TELEMETRY_DROPPED,
             callbacks=[observe],
             unit="{item}",
-            description="Spans and log records dropped before export (queue full, shut down).",
+            description=(
+                "Spans and log records lost before reaching the collector "
+                "(queue full, shut down, export failed)."
+            ),
         )

@@ -145,7 +145,7 @@ def test_protocol_env_picks_the_exporter(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=vision")
     handle = configure(enable_logs=False)
     (processor,) = _span_processors(handle)
-    exporter = processor.span_exporter  # type: ignore[attr-defined]
+    exporter = processor.span_exporter.inner  # type: ignore[attr-defined]
     assert type(exporter).__module__.startswith(module)
     assert processor._batch_processor._max_queue_size == 2048  # type: ignore[attr-defined]
     (reader,) = handle.meter_provider._metric_readers
@@ -284,9 +284,11 @@ def test_unreachable_collector_never_blocks_and_drops_are_counted() -> None:
         if m.name == "pixel_llm.telemetry.dropped"
         for p in m.data.data_points
     ]
-    assert [(dict(p.attributes), p.value) for p in dropped] == [
-        ({"pixel_llm.telemetry.signal": "traces", "error.type": "queue_full"}, stats.spans)
-    ]
+    seen = {(p.attributes["pixel_llm.telemetry.signal"], p.attributes["error.type"]): p.value
+            for p in dropped}  # fmt: skip
+    assert sum(seen.values()) == stats.spans  # queue full while the first export waits; export
+    # failed once it gave up (then batches fail fast, so the queue may never fill again)
+    assert {reason for _, reason in seen} <= {"queue_full", "export_failed"}
     start = time.perf_counter()
     handle.shutdown()
     assert time.perf_counter() - start < 5.0

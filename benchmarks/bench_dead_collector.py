@@ -1,0 +1,334 @@
+"""What a dead collector costs ``generate_async``: p99 with the OTLP endpoint dead or silent,
+against telemetry off, measured in one run.
+
+Variants, each in its own worker process set up as a user would (one ``configure()`` call with
+defaults, the OTLP/HTTP exporter for traces, metrics and logs):
+
+    off      telemetry never configured (the no-op observer)
+    up       ``configure(span_exporter=<no-op>, metric_reader=<in memory>)``: telemetry on, every
+             export succeeds at once (a reference: what the instrumentation itself costs)
+    dead     ``configure(endpoint=<closed loopback port>)``: every connect is refused at once
+    silent   ``configure(endpoint=<a port that accepts TCP and never answers>)``: every export
+             waits for its timeout
+
+The operating point: the simulator (``pixel-llm-otel simulate``, its own process) answers every
+chat after ``--latency`` (default 50 ms, a fast local LLM; real servers are slower, which only
+hides the cost more) and ``--concurrency`` callers (default 16) share one event loop. The encoder
+is a stand-in at no cost, so the measured difference is telemetry's alone. Each worker first makes
+``--warmup`` calls, enough to fill the span queue (2,048) so the dead variants are measured in
+their steady state: queue full, exporter failing.
+
+Rounds interleave the variants (the order rotates each round). Per round: each variant's p50 and
+p99 latency, process CPU per call (all threads: the loop and the SDK's export threads) and
+calls/s. Reported: medians over rounds with min-max, and the ratio of each variant's p99 to off's
+p99 in the same round (median and min-max over rounds). Then every telemetry worker shuts down
+(``handle.shutdown()``), timed, with its dropped counts (``handle.dropped()``).
+
+Exits non-zero when a median p99 ratio exceeds 1.05 or a shutdown exceeds the export timeout
+plus 1 s.
+
+    python benchmarks/bench_dead_collector.py            # ~1 minute
+    python benchmarks/bench_dead_collector.py --quick    # a smoke run, ~20 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+MODEL = "sim-model"
+VARIANTS = ("off", "up", "dead", "silent")
+P99_TARGET = 1.05
+SHUTDOWN_SLACK_S = 1.0
+
+
+class _FixedEncoder:
+    """The encoder seam at no cost: the same features for the same image."""
+
+    device = "cpu"
+
+    async def encode_async(self, batch: Any) -> Any:
+        return batch
+
+    def summarize(self, features: Any) -> list[str]:
+        return ["a 16x16 test pattern"] * int(features.shape[0])
+
+
+def _configure_up() -> Any:
+    from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from pixel_llm_otel.telemetry import configure
+
+    class Spans(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    class Logs(LogRecordExporter):
+        def export(self, batch: Any) -> LogRecordExportResult:
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self) -> None:
+            return None
+
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            return True
+
+    return configure(
+        span_exporter=Spans(), log_exporter=Logs(), metric_reader=InMemoryMetricReader()
+    )
+
+
+class _Worker:
+    def __init__(self, variant: str, sim_url: str, endpoint: str | None, timeout: float) -> None:
+        for key in [k for k in os.environ if k.startswith("OTEL_")]:
+            del os.environ[key]  # only the arguments decide what is exported
+        self.handle: Any = None
+        self.timeout = timeout
+        if variant == "up":
+            self.handle = _configure_up()
+        elif endpoint is not None:
+            from pixel_llm_otel.telemetry import configure
+
+            self.handle = configure(endpoint=endpoint, export_timeout=timeout)
+        import torch
+
+        from pixel_llm_otel.monitoring import StructuredLogger
+        from pixel_llm_otel.pipeline import HybridPixelLLM
+
+        logger = StructuredLogger("bench", level="ERROR", stream=io.StringIO())
+        self.llm = HybridPixelLLM(sim_url, MODEL, encoder=_FixedEncoder(), logger=logger)
+        self.image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
+        self.loop = asyncio.new_event_loop()
+        self.failures = 0
+
+    def run(self, count: int, concurrency: int) -> dict[str, Any]:
+        latencies: list[float] = []
+
+        async def caller(n: int) -> None:
+            for _ in range(n):
+                started = time.perf_counter()
+                if await self.llm.generate_async(self.image) is None:
+                    self.failures += 1
+                latencies.append(time.perf_counter() - started)
+
+        async def all_callers() -> None:
+            share, extra = divmod(count, concurrency)
+            await asyncio.gather(*(caller(share + (i < extra)) for i in range(concurrency)))
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        self.loop.run_until_complete(all_callers())
+        return {
+            "latencies": latencies,
+            "wall": time.perf_counter() - wall,
+            "cpu": time.process_time() - cpu,
+            "failures": self.failures,
+        }
+
+    def shutdown(self) -> dict[str, Any]:
+        self.loop.run_until_complete(self.llm.aclose())
+        if self.handle is None:
+            return {"seconds": 0.0}
+        dropped = self.handle.dropped()
+        started = time.perf_counter()
+        self.handle.shutdown()
+        seconds = time.perf_counter() - started
+        return {
+            "seconds": seconds,
+            "dropped_spans": dropped.spans,
+            "dropped_logs": dropped.logs,
+            "by_reason": dict(getattr(dropped, "by_reason", {}) or {}),
+        }
+
+
+def worker_main(variant: str, sim_url: str, endpoint: str | None, timeout: float, conn: Connection):
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # the SDK's export warnings still cost what they cost; we do not read them
+    try:
+        worker = _Worker(variant, sim_url, endpoint, timeout)
+        conn.send(("ok", None))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        command, args = conn.recv()
+        try:
+            if command == "run":
+                conn.send(("ok", worker.run(*args)))
+            elif command == "shutdown":
+                conn.send(("ok", worker.shutdown()))
+                return
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class WorkerProcess:
+    def __init__(self, variant: str, sim_url: str, endpoint: str | None, timeout: float) -> None:
+        ctx = mp.get_context("spawn")
+        self.variant = variant
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=worker_main, args=(variant, sim_url, endpoint, timeout, child), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def call(self, command: str, *args: Any) -> Any:
+        if command != "ready":
+            self.conn.send((command, args))
+        status, value = self.conn.recv()
+        if status == "error":
+            raise RuntimeError(f"worker {self.variant}: {value}")
+        return value
+
+    def close(self) -> None:
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _simulator(latency: float) -> Any:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", str(port)]
+    cmd += ["--scenario", "healthy", "--latency", str(latency), "--log-level", "ERROR"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the simulator did not start")
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def _silent_server() -> Any:
+    """A port that completes TCP handshakes (the kernel's backlog) and never reads or answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _fmt(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    med = statistics.median(values) * scale
+    return f"{med:.{digits}f} ({min(values) * scale:.{digits}f}-{max(values) * scale:.{digits}f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=640, help="calls per variant per round")
+    parser.add_argument("--warmup", type=int, default=800)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--export-timeout", type=float, default=5.0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.calls, args.warmup = 3, 320, 600
+
+    dead = f"http://127.0.0.1:{_free_port()}"  # bound, then closed: connects are refused
+    with _simulator(args.latency) as sim_url, _silent_server() as silent:
+        endpoints = {"off": None, "up": None, "dead": dead, "silent": silent}
+        workers = {
+            v: WorkerProcess(v, sim_url, endpoints[v], args.export_timeout) for v in VARIANTS
+        }
+        try:
+            for w in workers.values():
+                w.call("ready")
+            for w in workers.values():
+                w.call("run", args.warmup, args.concurrency)
+            per: dict[str, dict[str, list[float]]] = {
+                v: {"p50": [], "p99": [], "cpu": [], "rate": [], "ratio": [], "vs_up": []}
+                for v in VARIANTS
+            }
+            for r in range(args.rounds):
+                k = r % len(VARIANTS)
+                order = VARIANTS[k:] + VARIANTS[:k]
+                got = {v: workers[v].call("run", args.calls, args.concurrency) for v in order}
+                for v in VARIANTS:
+                    lat = got[v]["latencies"]
+                    per[v]["p50"].append(_p(lat, 0.50))
+                    per[v]["p99"].append(_p(lat, 0.99))
+                    per[v]["cpu"].append(got[v]["cpu"] / len(lat))
+                    per[v]["rate"].append(len(lat) / got[v]["wall"])
+                for v in VARIANTS:
+                    per[v]["ratio"].append(per[v]["p99"][-1] / per["off"]["p99"][-1])
+                    per[v]["vs_up"].append(per[v]["p99"][-1] / per["up"]["p99"][-1])
+            shutdowns = {v: workers[v].call("shutdown") for v in VARIANTS}
+        finally:
+            for w in workers.values():
+                w.close()
+
+    print(
+        f"operating point: simulator latency {args.latency * 1000:.0f} ms, concurrency "
+        f"{args.concurrency}, {args.calls} calls/variant/round, {args.rounds} rounds, "
+        f"export timeout {args.export_timeout:g} s"
+    )
+    header = ("variant", "p50 ms", "p99 ms", "p99/off", "p99/up", "CPU us/call", "calls/s")
+    print(f"{header[0]:8} " + " ".join(f"{h:>19}" for h in header[1:]))
+    ok = True
+    for v in VARIANTS:
+        ratio = statistics.median(per[v]["ratio"])
+        judged = v in ("dead", "silent")
+        mark = "" if not judged else ("  ok" if ratio <= P99_TARGET else "  MISSED")
+        ok = ok and (not judged or ratio <= P99_TARGET)
+        cells = (
+            _fmt(per[v]["p50"], 1000),
+            _fmt(per[v]["p99"], 1000),
+            _fmt(per[v]["ratio"], 1, 3),
+            _fmt(per[v]["vs_up"], 1, 3),
+            _fmt(per[v]["cpu"], 1e6, 0),
+            _fmt(per[v]["rate"], 1, 0),
+        )
+        print(f"{v:8} " + " ".join(f"{c:>19}" for c in cells) + mark)
+    print(f"target: dead and silent median p99/off <= {P99_TARGET}")
+    limit = args.export_timeout + SHUTDOWN_SLACK_S
+    for v in ("dead", "silent"):
+        s = shutdowns[v]
+        within = s["seconds"] <= limit
+        ok = ok and within
+        print(
+            f"shutdown {v}: {s['seconds']:.2f} s (limit {limit:.1f} s) "
+            f"{'ok' if within else 'MISSED'}; dropped spans {s['dropped_spans']}, "
+            f"logs {s['dropped_logs']} {s['by_reason']}"
+        )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
