@@ -7,17 +7,19 @@ pushed out of the queue, survives young-generation collections and makes each co
 older generations walk thousands of spans (tens of milliseconds, on the event loop's thread), and
 the SDK logs a "Queue full" warning per span. That, not the network, was the p99 cost.
 
-:class:`GuardedExporter` keeps the queue short instead. While exports succeed it is a pass-through.
-After a failure it fails fast: batches are dropped at once, except one probe batch at a time,
-which a side thread tries to deliver after a growing cooldown (1 s to 15 s); the first probe that
-gets through restores the pass-through. The processors below consult :meth:`~GuardedExporter.
-shedding` before queueing: while the exporter is failing, or while one delivery has been stalled
-for more than :data:`STALL_S` (the first export to a collector that just died), spans and log
-records are dropped at once instead of queued, except the one batch a due probe needs. So the
-queue stays as short as with a healthy collector, items die young, the worker thread never waits
-on a dead collector after its first try, and no "Queue full" is logged. Every item not delivered
-is counted, through ``on_failed``, in ``pixel_llm.telemetry.dropped`` with
-``error.type=export_failed`` (batches that failed, and items shed while failing).
+:class:`GuardedExporter` keeps the queue short instead. While exports succeed it is a
+pass-through. After a failure it fails fast: batches are dropped at once, except one probe batch
+at a time, which a side thread tries to deliver after a short cooldown (0.5 s, 1 s, then 2 s:
+what is shed once the collector is back is lost, so recovery must be quick, and a probe costs one
+connection attempt); the first probe that gets through restores the pass-through. The processors
+below consult :meth:`~GuardedExporter.shedding` before queueing: while the exporter is failing, or
+while one delivery has been stalled for more than :data:`STALL_S` (the first export to a
+collector that just died), spans and log records are dropped at once instead of queued, except
+the one batch a due probe needs. So the queue stays as short as with a healthy collector, items
+die young, the worker thread never waits on a dead collector after its first try, and no "Queue
+full" is logged. Every item not delivered is counted, through ``on_failed``, in
+``pixel_llm.telemetry.dropped`` with ``error.type=export_failed`` (batches that failed, and items
+shed while failing).
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from ._safety import guard
 __all__ = ["GuardedExporter", "SheddingLogProcessor", "SheddingSpanProcessor"]
 
 _log = logging.getLogger("pixel_llm_otel.telemetry")
-MIN_COOLDOWN_S = 1.0
-MAX_COOLDOWN_S = 15.0
+MIN_COOLDOWN_S = 0.5
+MAX_COOLDOWN_S = 2.0
 #: A delivery running longer than this sheds new items (a healthy collector answers in ms).
 STALL_S = 0.5
 

@@ -120,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         if handle is not None:
             handle.force_flush()
             stats = handle.dropped()
-            dropped = {"spans": stats.spans, "logs": stats.logs}
+            dropped = {
+                "spans": stats.spans,
+                "logs": stats.logs,
+                "export_failed": stats.export_failed,
+                "by_reason": dict(stats.by_reason),
+            }
             handle.shutdown()
         _emit({"event": "done", "dropped": dropped})
     return 0

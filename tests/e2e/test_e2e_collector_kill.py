@@ -1,5 +1,6 @@
 """End to end (e): the collector is killed (SIGKILL) while a host app keeps captioning; the
-calls do not notice, and once the collector is back on the same ports new spans reach Jaeger.
+calls do not notice, what could not be exported is counted as export_failed, and once the
+collector is back on the same ports new spans reach Jaeger.
 
 Runs on its own collector + Jaeger so the session stack's Prometheus never sees the gap.
 """
@@ -56,6 +57,7 @@ def test_killed_collector_leaves_calls_alone_and_export_resumes(
         app_args(sim.base_url, loop=True, pace=0.05, breaker_name=service),
         stack.otel_env(service, protocol=protocol),
     )
+    done: dict[str, Any] | None = None
     try:
         before = app.wait_calls(CALLS_PER_PHASE, timeout=60)
         jaeger.wait_for_trace(before[-1]["trace_id"], timeout=30, min_spans=4)  # export works
@@ -68,7 +70,11 @@ def test_killed_collector_leaves_calls_alone_and_export_resumes(
         after = calls_since(app, time.time())
         jaeger.wait_for_trace(after[-1]["trace_id"], timeout=45, min_spans=4)  # export resumed
     finally:
-        app.finish()
+        done = app.finish()
+    # what the dead collector cost in telemetry is counted, not silently lost (issue 11)
+    assert done is not None
+    assert done["dropped"]["export_failed"] > 0, done
+    assert done["dropped"]["by_reason"].get("export_failed") == done["dropped"]["export_failed"]
     for phase in (before, during, after):
         assert all(c["error"] is None for c in phase), phase
         assert {c["source"] for c in phase} == {"llm"}
