@@ -1,4 +1,4 @@
-"""What a dead collector costs ``generate_async``: p99 with the OTLP endpoint dead or silent,
+"""What a dead collector costs ``generate``: p99 with the OTLP endpoint dead or silent,
 against telemetry off, measured in one run.
 
 Variants, each in its own worker process set up as a user would (one ``configure()`` call with
@@ -106,10 +106,12 @@ class _Worker:
         import torch
 
         from pixel_llm_otel.monitoring import StructuredLogger
-        from pixel_llm_otel.pipeline import HybridPixelLLM
+        from pixel_llm_otel.pipeline import AsyncHybridPixelLLM
 
         logger = StructuredLogger("bench", level="ERROR", stream=io.StringIO())
-        self.llm = HybridPixelLLM(sim_url, MODEL, encoder=_FixedEncoder(), logger=logger)
+        self.llm = AsyncHybridPixelLLM(
+            lm_studio_url=sim_url, lm_studio_model=MODEL, encoder=_FixedEncoder(), logger=logger
+        )
         self.image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
         self.loop = asyncio.new_event_loop()
         self.failures = 0
@@ -120,7 +122,7 @@ class _Worker:
         async def caller(n: int) -> None:
             for _ in range(n):
                 started = time.perf_counter()
-                if await self.llm.generate_async(self.image) is None:
+                if await self.llm.generate(self.image) is None:
                     self.failures += 1
                 latencies.append(time.perf_counter() - started)
 

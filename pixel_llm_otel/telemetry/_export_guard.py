@@ -95,6 +95,8 @@ class GuardedExporter:
 
         Called for every span and log record: reads a few attributes, takes no lock.
         """
+        if not self._fail_fast:  # an in-process exporter the caller passed: never shed
+            return False
         since = self._delivering_since
         if not self._failing:
             return since is not None and self._clock() - since > STALL_S
