@@ -26,7 +26,7 @@ __all__ = ["MARKER", "Scrubber"]
 MARKER = "[REDACTED]"
 
 _BEARER = r"(?P<bearer>(?i:\bbearer)\s+)[^\s\"'<>,;\\]+"
-_URL_PASSWORD = r"(?P<userinfo>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@\"'<>]*:)[^/\s@\"'<>]+@"
+_URL_PASSWORD = r"(?P<userinfo>://[^/\s:@\"'<>]*:)[^/\s@\"'<>]+@"
 #: Attributes of library exceptions that hold server text (aiohttp's ``message``, ``line``...).
 _TEXT_ATTRIBUTES = ("message", "msg", "reason", "line", "hdr", "doc", "strerror")
 
@@ -50,21 +50,36 @@ class Scrubber:
     Built once per client from its API key; thread-safe (compiled patterns only).
     """
 
-    __slots__ = ("_bytes", "_text")
+    __slots__ = ("_bytes", "_keys", "_keys_bytes", "_text")
 
     def __init__(self, api_key: str | None = None) -> None:
-        keys = "|".join(re.escape(k) for k in _key_forms(api_key))
+        forms = _key_forms(api_key)
+        keys = "|".join(re.escape(k) for k in forms)
         alternatives = ([f"(?P<key>{keys})"] if keys else []) + [_BEARER, _URL_PASSWORD]
         pattern = "|".join(alternatives)
         self._text = re.compile(pattern)
         self._bytes = re.compile(pattern.encode("utf-8"))
+        self._keys = tuple(forms)
+        self._keys_bytes = tuple(k.encode("utf-8") for k in forms)
 
     def text(self, value: str) -> str:
         """``value`` with every secret replaced."""
+        if "://" not in value and "bearer" not in value.lower():
+            for key in self._keys:
+                if key in value:
+                    break
+            else:
+                return value  # the common case: a few substring scans, no substitution pass
         return self._text.sub(_replace_text, value)
 
     def bytes(self, value: bytes) -> bytes:
         """``value`` (raw body bytes) with every secret replaced."""
+        if b"://" not in value and b"bearer" not in value.lower():
+            for key in self._keys_bytes:
+                if key in value:
+                    break
+            else:
+                return value
         return self._bytes.sub(_replace_bytes, value)
 
     def exception(self, exc: BaseException) -> None:
