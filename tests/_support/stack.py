@@ -33,10 +33,19 @@ from .procs import (
 COLLECTOR_DIR = REPO / "collector"
 OTELCOL_CONFIG = COLLECTOR_DIR / "otelcol.yaml"
 OTELCOL_TAILSAMPLING_CONFIG = COLLECTOR_DIR / "otelcol-tailsampling.yaml"
+FLEET_AGENT_CONFIG = COLLECTOR_DIR / "fleet" / "otelcol-agent.yaml"
+FLEET_GATEWAY_CONFIG = COLLECTOR_DIR / "fleet" / "otelcol-gateway.yaml"
 JAEGER_CONFIG = COLLECTOR_DIR / "jaeger" / "config.yaml"
+JAEGER_BADGER_CONFIG = COLLECTOR_DIR / "jaeger" / "config-badger.yaml"
 PROMETHEUS_CONFIG = COLLECTOR_DIR / "prometheus" / "prometheus.yml"
+PROMETHEUS_FLEET_CONFIG = COLLECTOR_DIR / "prometheus" / "prometheus-fleet.yml"
 ALERTMANAGER_CONFIG = COLLECTOR_DIR / "alertmanager" / "alertmanager.yml"
-BUNDLED_COLLECTOR_CONFIGS = (OTELCOL_CONFIG, OTELCOL_TAILSAMPLING_CONFIG)
+BUNDLED_COLLECTOR_CONFIGS = (
+    OTELCOL_CONFIG,
+    OTELCOL_TAILSAMPLING_CONFIG,
+    FLEET_AGENT_CONFIG,  # the two-tier fleet (tests/_support/fleet.py, docs/scaling.md)
+    FLEET_GATEWAY_CONFIG,
+)
 
 # scrape job names of collector/prometheus/prometheus.yml
 JOB_EXPORTER = "otel-collector-exporter"
@@ -74,6 +83,8 @@ class Collector(ManagedProcess):
         config: Path,
         jaeger_otlp_grpc: str,
         extra_env: Mapping[str, str] | None = None,
+        *,
+        name: str = "otelcol",
     ) -> None:
         (
             self.otlp_grpc_port,
@@ -94,9 +105,9 @@ class Collector(ManagedProcess):
             **(extra_env or {}),
         }
         super().__init__(
-            name="otelcol",
+            name=name,
             argv=[str(require_binary("otelcol")), f"--config={config}"],
-            log_path=workdir / "otelcol.log",
+            log_path=workdir / f"{name}.log",
             ready_url=f"http://127.0.0.1:{self.health_port}/",
             env=env,
         )
@@ -119,9 +130,14 @@ class Collector(ManagedProcess):
 
 
 class Jaeger(ManagedProcess, JaegerAPI):
-    """Jaeger v2 with in-memory storage; the query API is what tests read."""
+    """Jaeger v2 (in-memory storage unless `config` says otherwise); tests read the query API."""
 
-    def __init__(self, workdir: Path, config: Path = JAEGER_CONFIG) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: Path = JAEGER_CONFIG,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         (
             self.otlp_grpc_port,
             self.otlp_http_port,
@@ -140,6 +156,7 @@ class Jaeger(ManagedProcess, JaegerAPI):
             "JAEGER_METRICS_PORT": str(self.metrics_port),
             # Jaeger traces its own queries to OTLP 127.0.0.1:4317 unless told not to sample
             "OTEL_TRACES_SAMPLER": "always_off",
+            **(extra_env or {}),
         }
         super().__init__(
             name="jaeger",
@@ -193,21 +210,39 @@ class Prometheus(ManagedProcess, PrometheusAPI):
 
 
 class Alertmanager(ManagedProcess, AlertmanagerAPI):
-    """Alertmanager with a per-run copy of alertmanager.yml; clustering off."""
+    """Alertmanager with a per-run copy of alertmanager.yml; clustering off unless `cluster_port`
+    is given (gossip on that loopback port, joining `peers`, host:port each)."""
 
-    def __init__(self, workdir: Path, config: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: Path,
+        *,
+        name: str = "alertmanager",
+        cluster_port: int | None = None,
+        peers: Sequence[str] = (),
+        peer_timeout: str | None = None,
+    ) -> None:
         self.port = free_ports(1)[0]
         self.config = config
+        self.cluster_port = cluster_port
+        if cluster_port is None:
+            cluster = ["--cluster.listen-address="]  # no gossip port on 0.0.0.0:9094
+        else:
+            cluster = [f"--cluster.listen-address=127.0.0.1:{cluster_port}"]
+            cluster += [f"--cluster.peer={peer}" for peer in peers]
+            if peer_timeout:
+                cluster.append(f"--cluster.peer-timeout={peer_timeout}")
         super().__init__(
-            name="alertmanager",
+            name=name,
             argv=[
                 str(require_binary("alertmanager")),
                 f"--config.file={config}",
-                f"--storage.path={workdir / 'alertmanager-data'}",
+                f"--storage.path={workdir / f'{name}-data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",  # no gossip port on 0.0.0.0:9094
+                *cluster,
             ],
-            log_path=workdir / "alertmanager.log",
+            log_path=workdir / f"{name}.log",
             ready_url=f"http://127.0.0.1:{self.port}/-/ready",
         )
 
@@ -276,6 +311,26 @@ def render_alertmanager_config(
 
 
 # --- the stack --------------------------------------------------------------------------------
+
+
+def otel_env(
+    collector: Collector, service_name: str = "pixel-llm", *, protocol: str = "grpc"
+) -> dict[str, str]:
+    """OTEL_* variables that point an OpenTelemetry SDK at `collector`, with short export
+    intervals (1 s metrics, 200 ms span batches)."""
+    endpoint = collector.otlp_grpc_endpoint if protocol == "grpc" else collector.otlp_http_endpoint
+    return {
+        "OTEL_SERVICE_NAME": service_name,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http/protobuf",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_TRACES_SAMPLER": "parentbased_always_on",
+    }
 
 
 class Stack:
@@ -358,25 +413,8 @@ class Stack:
     def otel_env(
         self, service_name: str = "pixel-llm", *, protocol: str = "grpc"
     ) -> dict[str, str]:
-        """OTEL_* variables that point an OpenTelemetry SDK at this stack's collector, with short
-        export intervals (1 s metrics, 200 ms span batches)."""
-        endpoint = (
-            self.collector.otlp_grpc_endpoint
-            if protocol == "grpc"
-            else self.collector.otlp_http_endpoint
-        )
-        return {
-            "OTEL_SERVICE_NAME": service_name,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc" if protocol == "grpc" else "http/protobuf",
-            "OTEL_EXPORTER_OTLP_INSECURE": "true",
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_LOGS_EXPORTER": "otlp",
-            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-            "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "OTEL_TRACES_SAMPLER": "parentbased_always_on",
-        }
+        """OTEL_* variables that point an OpenTelemetry SDK at this stack's collector."""
+        return otel_env(self.collector, service_name, protocol=protocol)
 
     def describe(self, lines: int = 40) -> str:
         """Every process's state and log tail (for failure reports)."""

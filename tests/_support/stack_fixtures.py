@@ -10,6 +10,8 @@ Fixtures
     stack_factory     session: stack_factory(StackOptions(...), name="...") starts a Stack with
                       its logs in a session temp dir; all are stopped at session end
     stack             session: the default Stack (otelcol.yaml, canonical rules, 1 s intervals)
+    fleet_factory     session: fleet_factory(FleetOptions(...), name="...") starts a two-tier
+                      Fleet (tests/_support/fleet.py); all are stopped at session end
     alert_webhook     function: a WebhookReceiver to pass as StackOptions(alert_webhook_url=...)
 
 When a test that used a stack fails, the tail of every stack process's log is added to its report.
@@ -24,11 +26,13 @@ from pathlib import Path
 import pytest
 
 from .clients import WebhookReceiver
+from .fleet import Fleet, FleetOptions
 from .procs import BinaryMissing, find_binary, require_binary
 from .stack import Stack, StackOptions
 
 __all__ = [
     "alert_webhook",
+    "fleet_factory",
     "pytest_runtest_makereport",
     "require_stack_binaries",
     "stack",
@@ -37,7 +41,7 @@ __all__ = [
 ]
 
 STACK_PROGRAMS = ("otelcol", "jaeger", "prometheus", "promtool", "alertmanager")
-_ACTIVE: list[Stack] = []
+_ACTIVE: list[Stack | Fleet] = []
 
 
 def in_ci() -> bool:
@@ -89,6 +93,26 @@ def stack_factory(
 
 
 @pytest.fixture(scope="session")
+def fleet_factory(
+    stack_binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Fleet]]:
+    """Start two-tier fleets on demand, like stack_factory; all stop at session end."""
+    started: list[Fleet] = []
+
+    def start(options: FleetOptions | None = None, name: str = "fleet") -> Fleet:
+        fleet = Fleet(options or FleetOptions(), tmp_path_factory.mktemp(name))
+        fleet.start()
+        started.append(fleet)
+        _ACTIVE.append(fleet)
+        return fleet
+
+    yield start
+    for fleet in reversed(started):
+        fleet.stop()
+        _ACTIVE.remove(fleet)
+
+
+@pytest.fixture(scope="session")
 def stack(stack_factory: Callable[..., Stack]) -> Stack:
     """The default stack: collector (otelcol.yaml), Jaeger, Prometheus, Alertmanager."""
     return stack_factory(StackOptions(), name="stack")
@@ -108,6 +132,7 @@ def pytest_runtest_makereport(
     """Attach the stack processes' log tails to the report of a failed test that used a stack."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if report.failed and _ACTIVE and "stack_factory" in getattr(item, "fixturenames", ()):
+    used = set(getattr(item, "fixturenames", ()))
+    if report.failed and _ACTIVE and used & {"stack_factory", "fleet_factory"}:
         for i, active in enumerate(_ACTIVE):
             report.sections.append((f"stack logs ({i}: {active.workdir})", active.describe()))
