@@ -14,7 +14,7 @@ are reported with ``fail()``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,9 +26,13 @@ __all__ = [
     "ChatScope",
     "EncodeScope",
     "GenerateScope",
+    "HttpObserver",
+    "HttpScope",
     "NoopObserver",
     "PipelineObserver",
+    "get_http_observer",
     "get_observer",
+    "set_http_observer",
     "set_observer",
 ]
 
@@ -59,6 +63,10 @@ class ChatResponseInfo:
     output_tokens: int | None
     # The generated text; only ever exported when content capture is opted in.
     output_text: str | None = field(default=None, repr=False)
+    # Usage details, when the server reports them (OpenAI's ``*_tokens_details``).
+    cached_input_tokens: int | None = None
+    reasoning_output_tokens: int | None = None
+    image_input_tokens: int | None = None
 
 
 class GenerateScope(Protocol):
@@ -111,6 +119,25 @@ class PipelineObserver(Protocol):
     ) -> AbstractContextManager[EncodeScope]: ...
 
     def chat(self, request: ChatRequestInfo) -> AbstractContextManager[ChatScope]: ...
+
+
+class HttpScope(Protocol):
+    """One HTTP attempt the client is making (request sent; response or failure to come)."""
+
+    def response(self, status: int) -> None:
+        """The response headers arrived with ``status``: the attempt is over."""
+
+    def fail(self, error: BaseException) -> None:
+        """The attempt failed without a response."""
+
+
+class HttpObserver(Protocol):
+    """Told by the LLM client about each HTTP attempt; must never raise into the client."""
+
+    def http_request(
+        self, method: str, url: object, headers: MutableMapping[str, str]
+    ) -> HttpScope | None:
+        """An attempt starts: may add propagation ``headers``; ``None``: nothing to report."""
 
 
 class _NoopScope:
@@ -178,6 +205,23 @@ NOOP_OBSERVER: PipelineObserver = NoopObserver()
 
 _lock = threading.Lock()
 _observer: PipelineObserver = NOOP_OBSERVER
+
+
+_http_observer: HttpObserver | None = None
+
+
+def get_http_observer() -> HttpObserver | None:
+    """The HTTP attempt observer (``None`` unless instrumentation installed one)."""
+    return _http_observer
+
+
+def set_http_observer(observer: HttpObserver | None) -> HttpObserver | None:
+    """Install the HTTP attempt observer (``None`` removes it); returns the previous one."""
+    global _http_observer
+    with _lock:
+        previous = _http_observer
+        _http_observer = observer
+    return previous
 
 
 def get_observer() -> PipelineObserver:

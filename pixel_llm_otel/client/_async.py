@@ -51,6 +51,7 @@ from ._payload import build_chat_payload, encode_json
 from ._secrets import Scrubber
 from ._sse import collect_stream, iter_sse_data
 from ._stream import ChunkReader, StreamProgress, interruption
+from ._tracing import trace_config
 from ._types import (
     ChatCompletion,
     StreamChunk,
@@ -356,7 +357,9 @@ class LMStudioClient:
             headers=headers,
             trust_env=cfg.trust_env,
             raise_for_status=False,
-            trace_configs=[scrubbing_trace_config(self._scrub)],
+            # ours first, before any a host's HTTP instrumentation appends: scrub a failed
+            # request's exception, then report the attempt (our POST span records it scrubbed)
+            trace_configs=[scrubbing_trace_config(self._scrub), trace_config()],
         )
         self._loop = loop
         return self._session

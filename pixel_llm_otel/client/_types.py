@@ -45,6 +45,10 @@ class Usage:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    # details, when reported (``prompt_tokens_details`` / ``completion_tokens_details``)
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    image_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,9 @@ class ChatCompletion:
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             output_text=self.text,
+            cached_input_tokens=usage.cached_tokens if usage else None,
+            reasoning_output_tokens=usage.reasoning_tokens if usage else None,
+            image_input_tokens=usage.image_tokens if usage else None,
         )
 
 
@@ -181,7 +188,7 @@ def _fast_chat_completion(data: object) -> ChatCompletion | None:
             and (total is None or (type(total) is int and total >= 0))
         ):
             return None
-        usage = Usage(prompt, completion, total)
+        usage = Usage(prompt, completion, total, *_details(raw_usage))
     return ChatCompletion(
         response_id,
         model,
@@ -336,4 +343,25 @@ def _usage(value: object, path: str) -> Usage | None:
         if count is not None and count < 0:
             raise ResponseShapeError(f"{path}.{name}", f"expected >= 0, got {count}")
         counts[name] = count
-    return Usage(**counts)
+    return Usage(**counts, **dict(zip(_DETAIL_FIELDS, _details(obj), strict=True)))
+
+
+_DETAIL_FIELDS = ("cached_tokens", "reasoning_tokens", "image_tokens")
+
+
+def _count(details: object, name: str) -> int | None:
+    value = details.get(name) if type(details) is dict else None
+    return value if type(value) is int and value >= 0 else None
+
+
+def _details(usage: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """Cached, reasoning and image token counts; optional, so a bad shape is just absent."""
+    prompt = usage.get("prompt_tokens_details")
+    completion = usage.get("completion_tokens_details")
+    if prompt is None and completion is None:
+        return None, None, None
+    return (
+        _count(prompt, "cached_tokens"),
+        _count(completion, "reasoning_tokens"),
+        _count(prompt, "image_tokens"),
+    )

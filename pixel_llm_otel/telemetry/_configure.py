@@ -224,7 +224,7 @@ def configure(
     metric_reader: MetricReader | None = None,
     metric_readers: Sequence[MetricReader] = (),
     log_exporter: LogRecordExporter | None = None,
-    capture_content: bool | None = None,
+    capture_content: bool | str | None = None,
     max_queue_size: int | None = None,
 ) -> TelemetryHandle:
     """Set up OpenTelemetry for pixel-llm-otel and instrument it. Returns a handle.
@@ -232,7 +232,10 @@ def configure(
     Without an endpoint (argument or ``OTEL_EXPORTER_OTLP_ENDPOINT``) nothing is exported over the
     network; ``span_exporter`` / ``metric_reader`` / ``log_exporter`` add in-process exporters
     (e.g. the SDK's in-memory ones, to print a trace tree). ``OTEL_SDK_DISABLED=true`` makes this a
-    no-op. Calling it again while a handle is active returns that handle.
+    no-op. Calling it again while a handle is active returns that handle. ``capture_content``:
+    ``no_content`` | ``span_only`` | ``event_only`` | ``span_and_event`` (default: the
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable); the content event goes through
+    the logger provider set up here (``enable_logs``).
     """
     global _active
     with _lock:
@@ -325,6 +328,7 @@ def configure(
             instrumentor.instrument(
                 tracer_provider=tracer_provider,
                 meter_provider=meter_provider,
+                logger_provider=logger_provider,
                 capture_content=capture_content,
             )
             handle._instrumented = instrumentor.is_instrumented_by_opentelemetry

@@ -1,42 +1,40 @@
-"""HTTP attempt spans: opentelemetry-instrumentation-aiohttp-client, with our hooks.
+"""HTTP attempt spans: the client reports each attempt, we make it the ``POST`` span.
 
-Each attempt of a chat request is one ``POST`` CLIENT span under ``chat {model}``; the
-instrumentation injects ``traceparent`` into the request. Our hooks add
-``http.request.resend_count`` to attempts after the first (read from the running retry policy)
-and make sure no credential reaches a span: ``Authorization``-like headers captured through
-``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST`` are overwritten with
-``[REDACTED]``, and the recorded URL loses its query string and user info.
+Each attempt of a chat request is one ``POST`` CLIENT span under ``chat {model}``, created by
+:class:`HttpSpans` from the LLM client's own aiohttp trace config (``client/_tracing.py``): it
+injects ``traceparent``, sets ``http.request.resend_count`` on attempts after the first (read from
+the running retry policy), and records the URL without query string or user info.
 
-If the host instrumented aiohttp itself, it is left as the host configured it (no resend count
-unless the host passes :func:`request_hook`), and never uninstrumented by us.
+While the span is current the context carries OpenTelemetry's "suppress HTTP instrumentation"
+key, so an aiohttp instrumentation the host enabled (``opentelemetry-instrumentation-aiohttp-
+client``, or ``opentelemetry-instrument`` with every installed instrumentor), whichever order it
+was enabled in, adds no second span for our requests and the host's own sessions are untouched.
+Inside ``suppress_instrumentation()`` no span is made at all.
 
-The hooks run on every attempt, so the instrumentation gets the lean ones when it can: no header is
-recorded unless ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_*`` names some (read once, when
-instrumenting, as the instrumentation itself does), and then there is nothing to redact, so the
-request hook only sets the resend count and there is no response hook. The instrumentation's HTTP
-duration histogram is off by default (``http_metrics=True`` turns it on): it is not part of the
-telemetry contract, and ``gen_ai.client.operation.duration`` already times the chat operation.
+Headers named by ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST`` / ``_RESPONSE`` are
+recorded as the aiohttp instrumentation would (read once, at instrumentation), with credentials
+(``Authorization``-like headers and ``..._SANITIZE_FIELDS``) overwritten by ``[REDACTED]``.
+:func:`request_hook` / :func:`response_hook` remain for hosts that instrument aiohttp themselves
+and want the resend count and redaction on their own spans.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from opentelemetry.trace import Span
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
+from opentelemetry.propagate import inject
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from . import _names as n
-from ._safety import safe
+from ._safety import report_failure, safe
 
-__all__ = [
-    "REDACTED",
-    "instrument_aiohttp",
-    "request_hook",
-    "response_hook",
-    "uninstrument_aiohttp",
-]
+__all__ = ["REDACTED", "HttpSpans", "request_hook", "response_hook", "url_filter"]
 
 REDACTED = "[REDACTED]"
 #: Header names (normalised: lower case, ``-`` -> ``_``) whose values are never recorded.
@@ -89,14 +87,6 @@ def request_hook(span: Span, params: Any) -> None:
     _redact(span)
 
 
-@safe("http.request_hook", None)
-def _resend_hook(span: Span, params: Any) -> None:
-    """The request hook when no header is captured: only the resend count (nothing to redact)."""
-    attempt = _current_attempt()
-    if attempt > 1 and span is not None and span.is_recording():
-        span.set_attribute(n.HTTP_REQUEST_RESEND_COUNT, attempt - 1)
-
-
 @safe("http.response_hook", None)
 def response_hook(span: Span, params: Any) -> None:
     """aiohttp-client ``response_hook``: redact credentials (response headers included)."""
@@ -114,60 +104,128 @@ def url_filter(url: Any) -> str:
         return ""
 
 
-_instrumented_by_us = False
+def _suppress_key() -> str:
+    from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
+        _SUPPRESS_HTTP_INSTRUMENTATION_KEY,
+    )
+
+    return str(_SUPPRESS_HTTP_INSTRUMENTATION_KEY)
 
 
-def _captures_headers() -> bool:
-    """Whether the aiohttp instrumentation will record any header (read as it reads them)."""
+_SUPPRESS_HTTP = _suppress_key()
+
+
+class _Attempt:
+    """One ``POST`` span: current (with HTTP instrumentation suppressed) until the response."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span, token: object) -> None:
+        self._span = span
+        self._token = token
+
+    def _end(self) -> None:
+        try:
+            self._span.end()
+        finally:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+
+    def response(self, status: int) -> None:
+        try:
+            span = self._span
+            if span.is_recording():
+                span.set_attribute(n.HTTP_RESPONSE_STATUS_CODE, status)
+                if status >= 400:
+                    span.set_attribute(n.ERROR_TYPE, str(status))
+                    span.set_status(Status(StatusCode.ERROR))
+        except Exception:
+            report_failure("http.response")
+        try:
+            self._end()
+        except Exception:
+            report_failure("http.end")
+
+    def fail(self, error: BaseException) -> None:
+        try:
+            span = self._span
+            if span.is_recording():
+                error_type = type(error).__qualname__
+                span.set_attribute(n.ERROR_TYPE, error_type)
+                span.set_status(Status(StatusCode.ERROR, error_type))
+                span.record_exception(error)
+        except Exception:
+            report_failure("http.fail")
+        try:
+            self._end()
+        except Exception:
+            report_failure("http.end")
+
+
+class HttpSpans:
+    """The :class:`~pixel_llm_otel.hooks.HttpObserver` that makes the contract's ``POST`` spans."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+        self._request_headers, self._sensitive = _captured_headers()
+
+    def http_request(
+        self, method: str, url: object, headers: MutableMapping[str, str]
+    ) -> _Attempt | None:
+        try:
+            if not is_http_instrumentation_enabled():
+                return None
+            attributes: dict[str, Any] = {
+                n.HTTP_REQUEST_METHOD: method,
+                n.URL_FULL: url_filter(url),
+            }
+            host = getattr(url, "host", None)
+            if host:
+                attributes[n.SERVER_ADDRESS] = host
+                port = getattr(url, "port", None)
+                if port is not None:
+                    attributes[n.SERVER_PORT] = port
+            attempt = _current_attempt()
+            if attempt > 1:
+                attributes[n.HTTP_REQUEST_RESEND_COUNT] = attempt - 1
+            if self._request_headers:
+                attributes.update(self._header_attributes(headers))
+            span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+            ctx = otel_context.set_value(_SUPPRESS_HTTP, True, trace.set_span_in_context(span))
+            token = otel_context.attach(ctx)
+            inject(headers, context=ctx)
+            return _Attempt(span, token)
+        except Exception:
+            report_failure("http.request")
+            return None
+
+    def _header_attributes(self, headers: MutableMapping[str, str]) -> dict[str, Any]:
+        from opentelemetry.util.http import (
+            get_custom_header_attributes,
+            normalise_request_header_name,
+        )
+
+        getall = getattr(headers, "getall", None)
+        values = {k: getall(k) if getall else [headers[k]] for k in headers}
+        found = get_custom_header_attributes(
+            values, self._request_headers, self._sensitive, normalise_request_header_name
+        )
+        redacted: dict[str, Any] = {}
+        for key, value in found.items():
+            header = key.split(".", 3)[3]
+            redacted[key] = [REDACTED] if _SENSITIVE.match(header) else value
+        return redacted
+
+
+def _captured_headers() -> tuple[list[str], list[str]]:
+    """Request headers to record and sanitize, read as the aiohttp instrumentation reads them."""
     try:
         from opentelemetry.util.http import (
             OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST as REQUEST,
         )
         from opentelemetry.util.http import (
-            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE as RESPONSE,
+            OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS as SANITIZE,
         )
         from opentelemetry.util.http import get_custom_headers
-    except ImportError:  # cannot tell: keep the redacting hooks
-        return True
-    return bool(get_custom_headers(REQUEST) or get_custom_headers(RESPONSE))
-
-
-def instrument_aiohttp(
-    tracer_provider: Any = None, meter_provider: Any = None, *, http_metrics: bool = False
-) -> bool:
-    """Instrument aiohttp client sessions with our hooks unless already instrumented.
-
-    ``http_metrics``: keep the instrumentation's HTTP duration histogram (off: it gets a no-op
-    meter provider). Returns whether this call instrumented it.
-    """
-    global _instrumented_by_us
-    try:
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-    except ImportError:  # the otel extra is partially installed: no HTTP spans, nothing else lost
-        return False
-    instrumentor = AioHttpClientInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        return False
-    hooks: dict[str, Callable[..., Any]] = {"url_filter": url_filter}
-    if _captures_headers():
-        hooks.update(request_hook=request_hook, response_hook=response_hook)
-    else:
-        hooks.update(request_hook=_resend_hook)
-    if not http_metrics:
-        from opentelemetry.metrics import NoOpMeterProvider
-
-        meter_provider = NoOpMeterProvider()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **hooks)
-    _instrumented_by_us = bool(instrumentor.is_instrumented_by_opentelemetry)
-    return _instrumented_by_us
-
-
-def uninstrument_aiohttp() -> None:
-    """Undo :func:`instrument_aiohttp` (only what we did: never the host's instrumentation)."""
-    global _instrumented_by_us
-    if not _instrumented_by_us:
-        return
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-
-    AioHttpClientInstrumentor().uninstrument()
-    _instrumented_by_us = False
+    except ImportError:  # opentelemetry-util-http missing: record no header
+        return [], []
+    return get_custom_headers(REQUEST), get_custom_headers(SANITIZE)

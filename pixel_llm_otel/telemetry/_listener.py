@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from ..resilience.events import (
     CircuitBreakerRejected,
@@ -45,6 +46,8 @@ class TelemetryListener:
 
     @safe("listener.on_event", None)
     def on_event(self, event: ResilienceEvent) -> None:
+        if not is_instrumentation_enabled():  # inside suppress_instrumentation(): nothing of ours
+            return
         if isinstance(event, RetryAttempt):
             self._retry(event)
         elif isinstance(event, RetryExhaustedEvent):

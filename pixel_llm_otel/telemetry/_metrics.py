@@ -11,7 +11,36 @@ from . import _names as n
 from ._errors import describe, mark_counted
 from ._safety import guard
 
-__all__ = ["Instruments", "register_breaker_gauge", "set_breaker_source"]
+__all__ = ["ComingInstruments", "Instruments", "register_breaker_gauge", "set_breaker_source"]
+
+
+@dataclass(frozen=True, slots=True)
+class ComingInstruments:
+    """The conventions' coming inference instruments (created only when opted in)."""
+
+    duration: Histogram
+    input_tokens: Counter
+    output_tokens: Counter
+    cache_read_tokens: Counter
+    reasoning_tokens: Counter
+
+    @classmethod
+    def create(cls, meter: Meter) -> ComingInstruments:
+        def tokens(name: str, what: str) -> Counter:
+            return meter.create_counter(name, unit="{token}", description=f"{what} tokens used.")
+
+        return cls(
+            duration=meter.create_histogram(
+                n.METRIC_INFERENCE_DURATION,
+                unit="s",
+                description="GenAI inference operation duration.",
+                explicit_bucket_boundaries_advisory=list(n.OPERATION_DURATION_BUCKETS),
+            ),
+            input_tokens=tokens(n.METRIC_INFERENCE_INPUT_TOKENS, "Input"),
+            output_tokens=tokens(n.METRIC_INFERENCE_OUTPUT_TOKENS, "Output"),
+            cache_read_tokens=tokens(n.METRIC_INFERENCE_CACHE_READ_TOKENS, "Cached input"),
+            reasoning_tokens=tokens(n.METRIC_INFERENCE_REASONING_TOKENS, "Reasoning output"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +58,16 @@ class Instruments:
     fallback_invocations: Counter
     errors: Counter
     encoder_duration: Histogram
+    coming: ComingInstruments | None = None
 
     @classmethod
-    def create(cls, meter: Meter) -> Instruments:
-        """Create the instruments on ``meter``; histograms carry explicit bucket advice."""
+    def create(cls, meter: Meter, *, coming: bool = False) -> Instruments:
+        """Create the instruments on ``meter``; histograms carry explicit bucket advice.
+
+        ``coming``: also the conventions' coming inference instruments.
+        """
         return cls(
+            coming=ComingInstruments.create(meter) if coming else None,
             operation_duration=meter.create_histogram(
                 n.METRIC_OPERATION_DURATION,
                 unit="s",

@@ -26,6 +26,10 @@ EVENT_BREAKER_STATE_CHANGE: Final = "pixel_llm.circuit_breaker.state_change"
 EVENT_BREAKER_REJECTED: Final = "pixel_llm.circuit_breaker.rejected"
 EVENT_FALLBACK: Final = "pixel_llm.fallback"
 
+# --- GenAI events (log records with an event name) ---------------------------------------------
+EVENT_OPERATION_DETAILS: Final = "gen_ai.client.inference.operation.details"
+EVENT_OPERATION_EXCEPTION: Final = "gen_ai.client.operation.exception"  # coming names only
+
 # --- semconv attributes (checked against the semconv package by a test) ---------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
@@ -40,10 +44,26 @@ GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+URL_FULL: Final = "url.full"
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
 HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
+
+# --- names of the conventions' next release, not yet in the semconv package: each is spelled
+# as opentelemetry-util-genai (the reference implementation) spells it; a test checks them there.
+GEN_AI_USAGE_IMAGE_INPUT_TOKENS: Final = "gen_ai.usage.image.input_tokens"
+GEN_AI_INPUT_MESSAGES_REF: Final = "gen_ai.input.messages_ref"
+GEN_AI_OUTPUT_MESSAGES_REF: Final = "gen_ai.output.messages_ref"
+GEN_AI_SYSTEM_INSTRUCTIONS_REF: Final = "gen_ai.system_instructions_ref"
 
 OPERATION_CHAT: Final = "chat"
 TOKEN_TYPE_INPUT: Final = "input"
@@ -87,6 +107,14 @@ METRIC_FALLBACK_INVOCATIONS: Final = "pixel_llm.fallback.invocations"
 METRIC_ERRORS: Final = "pixel_llm.errors"
 METRIC_ENCODER_DURATION: Final = "pixel_llm.encoder.duration"
 METRIC_TELEMETRY_DROPPED: Final = "pixel_llm.telemetry.dropped"
+# the coming inference names (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_inference[/dup])
+METRIC_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
+METRIC_INFERENCE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_INFERENCE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_INFERENCE_CACHE_READ_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_INFERENCE_REASONING_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+METRIC_INFERENCE_TTFC: Final = "gen_ai.client.inference.time_to_first_chunk"
+METRIC_INFERENCE_TPOC: Final = "gen_ai.client.inference.time_per_output_chunk"
 
 # --- histogram buckets (semconv advice for the gen_ai.client.* metrics) -----------------------
 OPERATION_DURATION_BUCKETS: Final = (
@@ -101,3 +129,35 @@ ENCODER_DURATION_BUCKETS: Final = (
 
 # --- environment ------------------------------------------------------------------------------
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_COMPLETION_HOOK: Final = "OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK"
+ENV_UPLOAD_BASE_PATH: Final = "OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH"
+ENV_IMAGE_MAX_BYTES: Final = "PIXEL_LLM_OTEL_CAPTURE_IMAGE_MAX_BYTES"
+ENV_SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+OPT_IN_INFERENCE: Final = "gen_ai_inference"  # the coming names only
+OPT_IN_INFERENCE_DUP: Final = "gen_ai_inference/dup"  # the current and the coming names
+
+# --- names not (yet) in the opentelemetry-semantic-conventions package ------------------------
+#: Spelled as the reference implementation (opentelemetry-util-genai) spells them; a test finds
+#: each in its source when it is installed.
+REFERENCE_NAMES: Final = frozenset(
+    {
+        EVENT_OPERATION_DETAILS,
+        GEN_AI_USAGE_IMAGE_INPUT_TOKENS,
+        GEN_AI_INPUT_MESSAGES_REF,
+        GEN_AI_OUTPUT_MESSAGES_REF,
+        GEN_AI_SYSTEM_INSTRUCTIONS_REF,
+    }
+)
+#: The conventions' next release (the migration guide; unreleased): emitted only when opted in.
+COMING_NAMES: Final = frozenset(
+    {
+        EVENT_OPERATION_EXCEPTION,
+        METRIC_INFERENCE_DURATION,
+        METRIC_INFERENCE_INPUT_TOKENS,
+        METRIC_INFERENCE_OUTPUT_TOKENS,
+        METRIC_INFERENCE_CACHE_READ_TOKENS,
+        METRIC_INFERENCE_REASONING_TOKENS,
+        METRIC_INFERENCE_TTFC,
+        METRIC_INFERENCE_TPOC,
+    }
+)

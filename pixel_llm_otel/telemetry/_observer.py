@@ -22,13 +22,17 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from ..hooks import ChatRequestInfo, ChatResponseInfo
+from ..hooks import NOOP_OBSERVER, ChatRequestInfo, ChatResponseInfo
 from . import _names as n
+from ._chat_content import record_content
 from ._content import ContentPolicy
 from ._errors import describe
+from ._events import GenAIEvents
 from ._metrics import Instruments
+from ._names_mode import NameMode
 from ._safety import report_failure
 
 __all__ = ["OTelObserver"]
@@ -349,21 +353,8 @@ class _ChatScope(_Scope):
         self._open(plan.name, SpanKind.CLIENT, plan.span_attributes)
         return self
 
-    def _started(self) -> None:
-        if self._recording and self._obs.content.enabled:
-            value = self._obs.content.input_messages(self._request.messages)
-            if value is not None:
-                self._span.set_attribute(n.GEN_AI_INPUT_MESSAGES, value)
-
     def response(self, info: ChatResponseInfo) -> None:
         self._response = info
-        if self._recording and self._obs.content.enabled:
-            try:
-                output = self._obs.content.output_messages(info.output_text, info.finish_reasons)
-                if output is not None:
-                    self._span.set_attribute(n.GEN_AI_OUTPUT_MESSAGES, output)
-            except Exception:
-                report_failure(f"{self.site}.response")
 
     def attempts(self, count: int) -> None:
         self._attempts = count
@@ -382,10 +373,22 @@ class _ChatScope(_Scope):
                 values[n.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
             if info.output_tokens is not None:
                 values[n.GEN_AI_USAGE_OUTPUT_TOKENS] = info.output_tokens
+            if info.cached_input_tokens is not None:
+                values[n.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = info.cached_input_tokens
+            if info.reasoning_output_tokens is not None:
+                values[n.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = info.reasoning_output_tokens
+            if info.image_input_tokens is not None:
+                values[n.GEN_AI_USAGE_IMAGE_INPUT_TOKENS] = info.image_input_tokens
         if self._attempts is not None:
             values[n.ATTEMPTS] = self._attempts
         if values:
             self._span.set_attributes(values)
+        obs = self._obs
+        if obs.content.enabled:
+            operation = {**self._plan.span_attributes, **values}
+            if self._error_type is not None:
+                operation[n.ERROR_TYPE] = self._error_type
+            record_content(obs, self._span, operation, self._request, info)
 
     def _record(self, duration: float) -> None:
         response = self._response
@@ -393,7 +396,12 @@ class _ChatScope(_Scope):
         duration_attrs, input_attrs, output_attrs = self._plan.points(
             response_model, self._error_type
         )
-        instruments = self._obs.instruments
+        obs = self._obs
+        instruments = obs.instruments
+        if obs.names is not NameMode.CURRENT:
+            self._record_coming(duration, duration_attrs)
+            if obs.names is NameMode.COMING:
+                return
         instruments.operation_duration.record(duration, duration_attrs)
         if response is None:
             return
@@ -402,32 +410,73 @@ class _ChatScope(_Scope):
         if response.output_tokens is not None:
             instruments.token_usage.record(response.output_tokens, output_attrs)
 
+    def _record_coming(self, duration: float, attributes: Attrs) -> None:
+        """The conventions' coming inference metrics (and the exception event)."""
+        coming = self._obs.instruments.coming
+        if coming is None:
+            return
+        coming.duration.record(duration, attributes)
+        response = self._response
+        if response is not None:
+            for counter, count in (
+                (coming.input_tokens, response.input_tokens),
+                (coming.output_tokens, response.output_tokens),
+                (coming.cache_read_tokens, response.cached_input_tokens),
+                (coming.reasoning_tokens, response.reasoning_output_tokens),
+            ):
+                if count is not None:
+                    counter.add(count, attributes)
+        failed = self._failed
+        if failed is not None:
+            self._obs.events.operation_exception(self._span, failed, attributes)
+
 
 class OTelObserver:
     """Maps the pipeline's scopes onto the spans and metrics of the telemetry contract."""
 
     def __init__(
-        self, tracer: Tracer, instruments: Instruments, content: ContentPolicy | None = None
+        self,
+        tracer: Tracer,
+        instruments: Instruments,
+        content: ContentPolicy | None = None,
+        *,
+        events: GenAIEvents | None = None,
+        names: NameMode = NameMode.CURRENT,
     ) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.content = content or ContentPolicy()
+        self.events = events or GenAIEvents()
+        self.names = names
         self.span_attributes = _AttributeCache()
         self.metric_attributes = _AttributeCache()
 
-    def generate(self, *, model: str, batch_size: int, provider: str) -> _GenerateScope:
+    # Inside ``suppress_instrumentation()`` every scope is the no-op one: no span, no metric.
+    def generate(self, *, model: str, batch_size: int, provider: str) -> Any:
+        if not is_instrumentation_enabled():
+            return NOOP_OBSERVER.generate(model=model, batch_size=batch_size, provider=provider)
         return _GenerateScope(
             self, name=n.SPAN_GENERATE, model=model, batch_size=batch_size, record_metrics=True
         )
 
-    def generate_batch(self, *, model: str, batch_size: int, provider: str) -> _GenerateScope:
+    def generate_batch(self, *, model: str, batch_size: int, provider: str) -> Any:
+        if not is_instrumentation_enabled():
+            return NOOP_OBSERVER.generate_batch(
+                model=model, batch_size=batch_size, provider=provider
+            )
         return _GenerateScope(
             self, name=n.SPAN_GENERATE_BATCH, model=model, batch_size=batch_size,
             record_metrics=False,
         )  # fmt: skip
 
-    def encode(self, *, encoder_type: str, device: str, batch_size: int) -> _EncodeScope:
+    def encode(self, *, encoder_type: str, device: str, batch_size: int) -> Any:
+        if not is_instrumentation_enabled():
+            return NOOP_OBSERVER.encode(
+                encoder_type=encoder_type, device=device, batch_size=batch_size
+            )
         return _EncodeScope(self, encoder_type=encoder_type, device=device, batch_size=batch_size)
 
-    def chat(self, request: ChatRequestInfo) -> _ChatScope:
+    def chat(self, request: ChatRequestInfo) -> Any:
+        if not is_instrumentation_enabled():
+            return NOOP_OBSERVER.chat(request)
         return _ChatScope(self, request)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -24,6 +27,12 @@ class Captured:
     reader: InMemoryMetricReader
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
+    log_exporter: InMemoryLogRecordExporter
+
+    def logs(self, event_name: str | None = None) -> list[Any]:
+        """Finished log records (of one event name when given)."""
+        records = [d.log_record for d in self.log_exporter.get_finished_logs()]
+        return [r for r in records if event_name is None or r.event_name == event_name]
 
     @property
     def observer(self) -> hooks.PipelineObserver:
@@ -55,16 +64,28 @@ class Captured:
         }
 
 
-def make_captured(**instrument_kwargs: Any) -> Captured:
+def make_captured(
+    *, before: Callable[[TracerProvider], object] | None = None, **instrument_kwargs: Any
+) -> Captured:
+    """Fresh in-memory providers, ``before(tracer_provider)`` (the host's own instrumentation),
+    then ours on the same providers; a log exporter too (``captured.logs()``)."""
     exporter = InMemorySpanExporter()
     tracer_provider = TracerProvider(**instrument_kwargs.pop("tracer_kwargs", {}))
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
+    log_exporter = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    if before is not None:
+        before(tracer_provider)
     PixelLLMInstrumentor().instrument(
-        tracer_provider=tracer_provider, meter_provider=meter_provider, **instrument_kwargs
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+        **instrument_kwargs,
     )
-    return Captured(exporter, reader, tracer_provider, meter_provider)
+    return Captured(exporter, reader, tracer_provider, meter_provider, log_exporter)
 
 
 REQUEST = ChatRequestInfo(

@@ -14,6 +14,7 @@ from otel_support import REQUEST, RESPONSE, Captured, make_captured
 from pixel_llm_otel import hooks
 from pixel_llm_otel.resilience import GLOBAL_BUS, FallbackInvoked, RetryAttempt
 from pixel_llm_otel.telemetry import PixelLLMInstrumentor, failure_count
+from pixel_llm_otel.telemetry._http import HttpSpans
 from pixel_llm_otel.telemetry._listener import TelemetryListener
 from pixel_llm_otel.telemetry._observer import OTelObserver
 
@@ -49,20 +50,19 @@ def test_entry_point_names_the_instrumentor() -> None:
 
 
 def test_instrument_installs_and_uninstrument_removes_everything() -> None:
-    """Observer, bus listener and aiohttp instrumentation come and go together."""
-    assert not AioHttpClientInstrumentor().is_instrumented_by_opentelemetry
+    """Observer, HTTP observer and bus listener come and go together; aiohttp is never patched."""
     cap = make_captured()
     assert isinstance(hooks.get_observer(), OTelObserver)
+    assert isinstance(hooks.get_http_observer(), HttpSpans)
     assert any(isinstance(x, TelemetryListener) for x in GLOBAL_BUS.listeners)
-    assert AioHttpClientInstrumentor().is_instrumented_by_opentelemetry
-    assert hasattr(aiohttp.ClientSession.__init__, "__wrapped__")
+    assert not AioHttpClientInstrumentor().is_instrumented_by_opentelemetry
+    assert not hasattr(aiohttp.ClientSession.__init__, "__wrapped__")
 
     PixelLLMInstrumentor().uninstrument()
 
     assert hooks.get_observer() is hooks.NOOP_OBSERVER
+    assert hooks.get_http_observer() is None
     assert not any(isinstance(x, TelemetryListener) for x in GLOBAL_BUS.listeners)
-    assert not AioHttpClientInstrumentor().is_instrumented_by_opentelemetry
-    assert not hasattr(aiohttp.ClientSession.__init__, "__wrapped__")
     _run_story(hooks.get_observer())
     GLOBAL_BUS.emit(
         FallbackInvoked(strategy="cache", result="served", error_type="X", error_code="ERR_UNKNOWN")

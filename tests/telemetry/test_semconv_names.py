@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pathlib
 import pkgutil
 
 import opentelemetry.semconv._incubating.attributes as incubating
@@ -98,5 +100,31 @@ def test_every_emitted_semconv_name_exists() -> None:
     ),
 )
 def test_every_declared_semconv_name_exists(name: str) -> None:
-    """Each semconv-prefixed constant in _names (emitted by some path) is a semconv name."""
-    assert name in SEMCONV
+    """Each semconv-prefixed constant in _names is a semconv name, or declared ahead of it."""
+    assert name in SEMCONV or name in _names.REFERENCE_NAMES | _names.COMING_NAMES
+
+
+def _reference_source() -> str:
+    spec = importlib.util.find_spec("opentelemetry.util.genai")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("opentelemetry-util-genai (the reference implementation) is not installed")
+    root = pathlib.Path(next(iter(spec.submodule_search_locations)))
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(root.rglob("*.py")))
+
+
+@pytest.mark.parametrize("name", sorted(_names.REFERENCE_NAMES))
+def test_names_ahead_of_semconv_are_the_references(name: str) -> None:
+    """A name the semconv package lacks is spelled exactly as opentelemetry-util-genai spells it."""
+    assert name not in SEMCONV  # else it belongs in the plain check
+    source = _reference_source()
+    if name.endswith("_ref"):  # the reference builds them: a semconv name + "_ref"
+        assert name.removesuffix("_ref") in SEMCONV
+        assert '+ "_ref"' in source
+    else:
+        assert f'"{name}"' in source
+
+
+def test_coming_names_are_not_released_names() -> None:
+    """The opt-in names are all new: none collides with a released semconv name."""
+    assert not _names.COMING_NAMES & SEMCONV
+    assert all(m.startswith("gen_ai.client.") for m in _names.COMING_NAMES)
