@@ -315,3 +315,20 @@ def test_every_panel_is_documented(path: Path) -> None:
             assert panel["title"] in doc, f"{panel['title']} is not in docs/dashboards.md"
     for query in iter_panel_queries(board):
         assert query.expr in doc, f"{query.name}: query differs from docs/dashboards.md"
+
+
+_RENAMED = {
+    "gen_ai_client_operation_duration_seconds_bucket": "gen_ai_client_inference_duration_seconds_bucket",
+    "gen_ai_client_operation_duration_seconds_count": "gen_ai_client_inference_duration_seconds_count",
+    "gen_ai_client_token_usage_sum": "gen_ai_client_inference_usage_input_tokens_total",
+}
+
+
+@pytest.mark.parametrize("current", sorted(_RENAMED))
+def test_genai_panels_read_either_name(current: str) -> None:
+    """A panel reading a GenAI metric by today's name also reads its coming name (`or`)."""
+    readers = [q for q in QUERIES if current in q.expr]
+    assert readers, f"no panel reads {current}"
+    for query in readers:
+        assert _RENAMED[current] in query.expr, query.panel_title
+        assert " or " in query.expr, query.panel_title
