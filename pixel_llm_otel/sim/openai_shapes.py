@@ -230,14 +230,36 @@ def answer(request: ChatRequest) -> tuple[str, str]:
     return " ".join(words), "stop"
 
 
-def usage(request: ChatRequest, content: str) -> dict[str, int]:
+#: Tokens an image costs, as OpenAI bills a low-detail image.
+IMAGE_TOKENS = 85
+
+
+def _images(messages: Sequence[Mapping[str, Any]]) -> int:
+    return sum(
+        1
+        for m in messages
+        if isinstance(m.get("content"), list)
+        for p in m["content"]
+        if isinstance(p, dict) and p.get("type") == "image_url"
+    )
+
+
+def usage(request: ChatRequest, content: str) -> dict[str, Any]:
+    """Token usage; with images, also the details OpenAI reports (image, cached, reasoning)."""
     prompt = prompt_tokens(request.messages)
     completion_tokens = len(_words(content)) * request.n
-    return {
+    images = _images(request.messages)
+    if images:
+        prompt += IMAGE_TOKENS * images
+    value: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt + completion_tokens,
     }
+    if images:
+        value["prompt_tokens_details"] = {"cached_tokens": 0, "image_tokens": IMAGE_TOKENS * images}
+        value["completion_tokens_details"] = {"reasoning_tokens": 0}
+    return value
 
 
 def new_id() -> str:
@@ -276,7 +298,7 @@ def chunk(
     request: ChatRequest,
     choices: list[dict[str, Any]],
     *,
-    usage_value: dict[str, int] | None = None,
+    usage_value: dict[str, Any] | None = None,
     created: int,
 ) -> dict[str, Any]:
     """A ``chat.completion.chunk`` object."""

@@ -317,9 +317,10 @@ def test_every_panel_is_documented(path: Path) -> None:
         assert query.expr in doc, f"{query.name}: query differs from docs/dashboards.md"
 
 
+_OLD, _NEW = "gen_ai_client_operation_duration_seconds", "gen_ai_client_inference_duration_seconds"
 _RENAMED = {
-    "gen_ai_client_operation_duration_seconds_bucket": "gen_ai_client_inference_duration_seconds_bucket",
-    "gen_ai_client_operation_duration_seconds_count": "gen_ai_client_inference_duration_seconds_count",
+    f"{_OLD}_bucket": f"{_NEW}_bucket",
+    f"{_OLD}_count": f"{_NEW}_count",
     "gen_ai_client_token_usage_sum": "gen_ai_client_inference_usage_input_tokens_total",
 }
 

@@ -118,4 +118,6 @@ def test_responses_without_details_record_no_detail_attributes() -> None:
     with cap.observer.chat(REQUEST) as c:
         c.response(RESPONSE)
     attributes = dict(cap.span("chat qwen2-vl").attributes or {})
-    assert not [k for k in attributes if ".cache_read." in k or ".reasoning." in k or ".image." in k]
+    assert not [
+        k for k in attributes if ".cache_read." in k or ".reasoning." in k or ".image." in k
+    ]
