@@ -180,7 +180,7 @@ def test_retried_call_trace(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
     first, second = spans_named(trace, "POST")
     assert "http.request.resend_count" not in tags(first)
     assert tags(second)["http.request.resend_count"] == 1
-    assert [tags(p)["http.status_code"] for p in (first, second)] == [503, 200]
+    assert [tags(p)["http.response.status_code"] for p in (first, second)] == [503, 200]
     (chat,) = spans_named(trace, CHAT)
     chat_tags = tags(chat)
     assert chat_tags["gen_ai.operation.name"] == "chat"

@@ -1,7 +1,8 @@
-"""End to end, host apps in their own processes: (f) with content capture opted in the prompt
-reaches the collector and Jaeger but the API key still never does, even with every request
-header captured; and the zero-code path (`opentelemetry-instrument`, no telemetry code in the
-app) delivers the same trace tree and metrics.
+"""End to end, host apps in their own processes: content reaches Jaeger (span modes) and the
+collector (the details event, event modes) only as opted in, and the API key never, even with
+every request header captured; the zero-code path (`opentelemetry-instrument` with every installed
+instrumentor, aiohttp-client included, no telemetry code in the app) delivers the same trace tree,
+one POST per attempt, and metrics; and the coming metric names work in both modes.
 """
 
 from __future__ import annotations
@@ -32,15 +33,17 @@ pytestmark = pytest.mark.e2e
 TWO_POSTS = ("pixel_llm.generate", ("pixel_llm.encode",), (CHAT, ("POST",), ("POST",)))
 
 
-def test_opt_in_captures_prompt_never_the_key(
-    e2e_stack: Stack, start_app: Callable[..., AppProcess], sim: SimulatorThread
+@pytest.mark.parametrize("mode", ["no_content", "span_only", "event_only", "span_and_event"])
+def test_content_reaches_jaeger_and_the_collector_only_as_opted_in(
+    e2e_stack: Stack, start_app: Callable[..., AppProcess], sim: SimulatorThread, mode: str
 ) -> None:
-    """Content opt-in: the prompt is captured, Authorization is [REDACTED], the key is nowhere."""
-    service = unique("e2e-content")
+    """Content on the Jaeger span only in span modes; the details event through the collector only
+    in event modes; nowhere by default; the API key never, even with every header captured."""
+    service = unique(f"e2e-content-{mode.replace('_', '-')}")
     prompt, key = unique("e2e-opt-in-prompt"), unique("sk-e2e-opt-in")
     env = {
         **e2e_stack.otel_env(service),
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": mode,
         "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": ".*",
     }
     sim.script(["503", "ok"])  # a retried call: the key went out twice
@@ -51,10 +54,16 @@ def test_opt_in_captures_prompt_never_the_key(
     trace = e2e_stack.jaeger.wait_for_trace(call["trace_id"], timeout=30, min_spans=5)
     assert tree(trace) == TWO_POSTS
     (chat,) = spans_named(trace, CHAT)
-    messages = json.loads(tags(chat)["gen_ai.input.messages"])
-    assert messages[0]["role"] == "user"
-    assert prompt in json.dumps(messages)
-    assert "gen_ai.output.messages" in tags(chat)
+    on_span = mode in ("span_only", "span_and_event")
+    on_event = mode in ("event_only", "span_and_event")
+    if on_span:
+        messages = json.loads(tags(chat)["gen_ai.input.messages"])
+        assert messages[0]["role"] == "user"
+        assert prompt in json.dumps(messages)
+        assert "gen_ai.output.messages" in tags(chat)
+    else:
+        assert not contains(trace, prompt)
+        assert "gen_ai.input.messages" not in tags(chat)
     for post in spans_named(trace, "POST"):
         headers = tags(post)
         assert "http.request.header.content_type" in headers  # capture is on
@@ -63,8 +72,32 @@ def test_opt_in_captures_prompt_never_the_key(
     assert not contains(trace, key)
 
     log = e2e_stack.collector.log_path
-    wait_until(lambda: prompt in log.read_text(errors="replace"), timeout=30, what="prompt")
+    trace_id = call["trace_id"]
+    # the spans of this trace reached the collector's debug exporter (detailed)
+    wait_until(lambda: trace_id in log.read_text(errors="replace"), timeout=30, what="trace")
+    if on_event:
+        wait_until(
+            lambda: _details_event_with(log.read_text(errors="replace"), trace_id, prompt),
+            timeout=30,
+            what="the operation-details event with the prompt",
+        )
+    else:
+        app_log = _records_of(log.read_text(errors="replace"), trace_id)
+        assert "gen_ai.client.inference.operation.details" not in app_log
+    if not (on_span or on_event):
+        assert prompt not in log.read_text(errors="replace")
     assert key not in log.read_text(errors="replace")
+
+
+def _records_of(text: str, trace_id: str) -> str:
+    """The debug exporter's log-record blocks that carry ``trace_id``."""
+    blocks = text.split("LogRecord #")
+    return "\n".join(b for b in blocks[1:] if trace_id in b)
+
+
+def _details_event_with(text: str, trace_id: str, prompt: str) -> bool:
+    records = _records_of(text, trace_id)
+    return "gen_ai.client.inference.operation.details" in records and prompt in records
 
 
 @pytest.mark.skipif(
@@ -77,11 +110,9 @@ def test_zero_code_app_reaches_jaeger_and_prometheus(
 ) -> None:
     """Zero code (opentelemetry-instrument): the contract's trace tree and metrics arrive."""
     service = unique("e2e-zero-code")
-    env = {
-        **e2e_stack.otel_env(service),
-        # ours instruments aiohttp itself, with the resend-count and redaction hooks
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "aiohttp-client",
-    }
+    # every installed instrumentor on (aiohttp-client, the GenAI openai one, ours): still exactly
+    # one POST span per attempt, under chat, with the resend count
+    env = {**e2e_stack.otel_env(service)}
     sim.script(["503", "ok"])
     app = start_app(
         service,
@@ -106,3 +137,37 @@ def test_zero_code_app_reaches_jaeger_and_prometheus(
         timeout=30,
     )
     assert [float(r["value"][1]) for r in result] == [2.0]
+
+
+@pytest.mark.parametrize("opt_in", ["gen_ai_inference", "gen_ai_inference/dup"])
+def test_coming_names_reach_prometheus_and_the_unified_series(
+    e2e_stack: Stack, start_app: Callable[..., AppProcess], sim: SimulatorThread, opt_in: str
+) -> None:
+    """OTEL_SEMCONV_STABILITY_OPT_IN: the coming names arrive (alone or beside today's) and the
+    recording rules give the same unified series, counting each call once."""
+    service = unique("e2e-names-" + opt_in.replace("/", "-").replace("_", "-"))
+    env = {**e2e_stack.otel_env(service), "OTEL_SEMCONV_STABILITY_OPT_IN": opt_in}
+    app = start_app(service, app_args(sim.base_url, calls=3, breaker_name=service), env)
+    app.finish()
+    assert e2e_stack.prometheus is not None
+    prom = e2e_stack.prometheus
+    job = f'job="{service}"'
+
+    def total(metric: str) -> float | None:
+        result = prom.query(f"sum({metric}{{{job}}})")
+        return float(result[0]["value"][1]) if result else None
+
+    for metric in (
+        "gen_ai_client_inference_duration_seconds_count",
+        "pixel_llm_generate_requests_total",
+    ):
+        wait_until(lambda m=metric: total(m) == 3.0, timeout=30, what=f"{metric} == 3")
+    assert (total("gen_ai_client_inference_usage_output_tokens_total") or 0) > 0
+    # today's names: beside the coming ones in /dup mode (same export), absent otherwise
+    assert total("gen_ai_client_operation_duration_seconds_count") == (
+        3.0 if opt_in.endswith("/dup") else None
+    )
+    unified = prom.wait_for(f"pixel_llm:gen_ai_operations:rate5m{{{job}}}", timeout=30)
+    assert len(unified) == 1  # one series, not one per name
+    by_type = prom.wait_for(f"pixel_llm:gen_ai_tokens:rate5m{{{job}}}", timeout=30)
+    assert sorted(r["metric"]["gen_ai_token_type"] for r in by_type) == ["input", "output"]
