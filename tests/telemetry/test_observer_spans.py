@@ -437,7 +437,7 @@ def test_shared_attribute_sets_stay_per_call_and_bounded(captured: Captured) -> 
     from pixel_llm_otel.telemetry import _observer
 
     obs = captured.observer
-    for i in range(_observer._CACHE_MAX + 10):  # a new temperature each call: a new span set
+    for i in range(_observer.CACHE_MAX + 10):  # a new temperature each call: a new span set
         request = replace(REQUEST, temperature=i / 1000)
         with obs.generate(model="qwen2-vl", batch_size=1, provider="lm_studio") as g:
             with obs.chat(request) as c:
@@ -446,13 +446,13 @@ def test_shared_attribute_sets_stay_per_call_and_bounded(captured: Captured) -> 
             g.finish(outcome="success" if i % 2 else "fallback", attempts=1)
     chats = [s for s in captured.spans() if s.name == "chat qwen2-vl"]
     assert [dict(s.attributes or {})["gen_ai.request.temperature"] for s in chats[-2:]] == [
-        (_observer._CACHE_MAX + 8) / 1000,
-        (_observer._CACHE_MAX + 9) / 1000,
+        (_observer.CACHE_MAX + 8) / 1000,
+        (_observer.CACHE_MAX + 9) / 1000,
     ]
     assert dict(chats[-1].attributes or {})["gen_ai.response.id"] == (
-        f"chatcmpl-{_observer._CACHE_MAX + 9}"
+        f"chatcmpl-{_observer.CACHE_MAX + 9}"
     )
-    assert len(obs.span_attributes._entries) <= _observer._CACHE_MAX  # type: ignore[attr-defined]
+    assert len(obs.span_attributes._entries) <= _observer.CACHE_MAX  # type: ignore[attr-defined]
     assert captured.values("pixel_llm.generate.requests") == {
         frozenset({("pixel_llm.outcome", o), ("gen_ai.request.model", "qwen2-vl")}): 133
         for o in ("success", "fallback")

@@ -1,0 +1,146 @@
+"""The span lifecycle every observer scope shares, and the attribute-set cache.
+
+Split from :mod:`._observer` (which holds the scopes of the telemetry contract) so each module has
+one job. See :mod:`._observer` for why the hot path looks the way it does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from . import _names as n
+from ._errors import describe
+from ._safety import report_failure
+
+if TYPE_CHECKING:
+    from ._observer import OTelObserver
+
+__all__ = ["CACHE_MAX", "AttributeCache", "Attrs", "Scope", "clock"]
+
+_INVALID_SPAN = trace.INVALID_SPAN
+_attach = otel_context.attach
+_detach = otel_context.detach
+_in_context = trace.set_span_in_context
+_clock = time.perf_counter
+
+Attrs = Mapping[str, Any]
+V = TypeVar("V")
+
+#: Distinct attribute sets kept per cache. Metric attributes are low cardinality by contract; span
+#: attributes such as ``gen_ai.request.temperature`` come from callers, so the cache is bounded
+#: (when full it starts over) rather than trusting them.
+CACHE_MAX = 256
+
+
+class AttributeCache:
+    """Attribute mappings built once per key and shared; never mutated after they are built."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, Any] = {}
+
+    def get(self, key: Hashable, build: Callable[[], V]) -> V:
+        found = self._entries.get(key)
+        if found is None:
+            if len(self._entries) >= CACHE_MAX:
+                self._entries.clear()
+            found = self._entries[key] = build()
+        return found
+
+
+class Scope:
+    """Span lifecycle shared by every scope: start, make current, record, end, restore."""
+
+    __slots__ = ("_error_type", "_failed", "_obs", "_recording", "_span", "_start", "_token")
+    site = "observer"
+
+    def __init__(self, obs: OTelObserver) -> None:
+        self._obs = obs
+        self._span: Span = _INVALID_SPAN
+        self._token: object | None = None
+        self._start = 0.0
+        self._recording = False
+        self._error_type: str | None = None
+        self._failed: BaseException | None = None
+
+    def _open(self, name: str, kind: SpanKind, attributes: Attrs) -> None:
+        try:
+            self._start = _clock()
+            span = self._span = self._obs.tracer.start_span(name, kind=kind, attributes=attributes)
+            self._recording = span.is_recording()
+            self._token = _attach(_in_context(span))
+            self._started()
+        except Exception:
+            report_failure(f"{self.site}.enter")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is not None:
+                self._escaped(exc)
+            self._record(_clock() - self._start)
+            if self._recording:
+                self._finish_span()
+        except Exception:
+            report_failure(f"{self.site}.exit")
+        try:
+            self._span.end()
+        except Exception:
+            report_failure(f"{self.site}.end")
+        token = self._token
+        if token is not None:
+            self._token = None
+            try:
+                _detach(token)  # type: ignore[arg-type]
+            except Exception:
+                report_failure(f"{self.site}.detach")
+
+    # --- shared helpers -------------------------------------------------------------------
+    def _mark_error(self, error: BaseException) -> None:
+        """Error status, ``error.type``, exception event; count it in ``pixel_llm.errors``."""
+        info = describe(error)
+        self._error_type = info.error_type
+        self._failed = error
+        if self._recording:
+            span = self._span
+            span.set_attribute(n.ERROR_TYPE, info.error_type)
+            span.set_status(Status(StatusCode.ERROR, info.error_type))
+            span.record_exception(error)
+        self._obs.instruments.count_error(error)
+
+    def _escaped(self, exc: BaseException) -> None:
+        if exc is not self._failed:  # not reported already with fail() / finish(error=)
+            self._mark_error(exc)
+
+    def _started(self) -> None:
+        return None
+
+    def _record(self, duration: float) -> None:
+        return None
+
+    def _finish_span(self) -> None:
+        """Write the facts reported during the scope to the span (recording spans only)."""
+        return None
+
+    # --- the no-op parts of every scope protocol -------------------------------------------
+    def fail(self, error: BaseException) -> None:
+        try:
+            if error is not self._failed:
+                self._mark_error(error)
+        except Exception:
+            report_failure(f"{self.site}.fail")
+
+
+clock = _clock
