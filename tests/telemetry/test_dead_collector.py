@@ -127,9 +127,10 @@ def test_a_reachable_exporter_counts_nothing() -> None:
     assert handle.dropped().by_reason == {}
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"], ids=["http", "grpc"])
 @pytest.mark.parametrize("budget", [None, 0.3], ids=["default-export-timeout", "explicit"])
 def test_shutdown_with_a_silent_collector_returns_within_its_budget(
-    silent_port: int, budget: float | None
+    silent_port: int, budget: float | None, protocol: str
 ) -> None:
     """A collector that accepts and never answers: shutdown returns within its budget + slack,
     and every span and log record it could not deliver ends up counted as export_failed."""
@@ -137,6 +138,7 @@ def test_shutdown_with_a_silent_collector_returns_within_its_budget(
     logs = InMemoryLogRecordExporter()
     handle: TelemetryHandle = configure(
         endpoint=f"http://127.0.0.1:{silent_port}",
+        protocol=protocol,
         export_timeout=1.0,
         span_exporter=spans,
         log_exporter=logs,
