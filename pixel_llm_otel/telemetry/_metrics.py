@@ -23,6 +23,9 @@ class ComingInstruments:
     output_tokens: Counter
     cache_read_tokens: Counter
     reasoning_tokens: Counter
+    # streamed calls (recorded by the streaming observer beside the current TTFC / TPOC names)
+    time_to_first_chunk: Histogram
+    time_per_output_chunk: Histogram
 
     @classmethod
     def create(cls, meter: Meter) -> ComingInstruments:
@@ -40,6 +43,18 @@ class ComingInstruments:
             output_tokens=tokens(n.METRIC_INFERENCE_OUTPUT_TOKENS, "Output"),
             cache_read_tokens=tokens(n.METRIC_INFERENCE_CACHE_READ_TOKENS, "Cached input"),
             reasoning_tokens=tokens(n.METRIC_INFERENCE_REASONING_TOKENS, "Reasoning output"),
+            time_to_first_chunk=meter.create_histogram(
+                n.METRIC_INFERENCE_TTFC,
+                unit="s",
+                description="Time to the first chunk of a streamed inference response.",
+                explicit_bucket_boundaries_advisory=list(n.OPERATION_DURATION_BUCKETS),
+            ),
+            time_per_output_chunk=meter.create_histogram(
+                n.METRIC_INFERENCE_TPOC,
+                unit="s",
+                description="Time between chunks of a streamed inference response.",
+                explicit_bucket_boundaries_advisory=list(n.OPERATION_DURATION_BUCKETS),
+            ),
         )
 
 
