@@ -5,6 +5,8 @@ Subcommands:
                on stdout is the base URL (``http://127.0.0.1:PORT/v1``), so ``--port 0`` works.
     demo       the scripted resilience story; everything after ``demo`` is handed to
                ``pixel_llm_otel.demo.main(argv)``, which owns its own options.
+    stack      ``stack write DIR``: the bundled collector configs, alert rules, dashboards and
+               compose file, written to DIR; ``stack env``: the ``OTEL_*`` lines for a stack.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ._version import __version__
@@ -74,7 +77,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sim.set_defaults(handler=_simulate)
+    _add_stack_parser(sub)
     return parser
+
+
+def _add_stack_parser(sub: Any) -> None:
+    stack = sub.add_parser(
+        "stack",
+        help="the observability stack's files and settings (no clone needed)",
+        description="Write the bundled stack files, or print the OTEL_* lines for a stack.",
+    )
+    actions = stack.add_subparsers(dest="stack_command", metavar="ACTION")
+    actions.required = True
+    write = actions.add_parser(
+        "write",
+        help="write collector/ (configs, rules, compose file) and dashboards/ into DIR",
+        description="Write the collector configs, Prometheus and Alertmanager configs, alert "
+        "rules, Grafana dashboards and docker-compose.yaml into DIR, as in the repository "
+        "(then: docker compose -f DIR/collector/docker-compose.yaml up -d).",
+    )
+    write.add_argument("directory", type=Path, metavar="DIR")
+    write.add_argument("--force", action="store_true", help="overwrite files that differ")
+    write.set_defaults(handler=_stack_write)
+    env = actions.add_parser(
+        "env",
+        help="print the OTEL_* lines that point an application at a stack's collector",
+        description="Print `export OTEL_...` lines for a collector: OTLP over HTTP/protobuf "
+        "(the package's default) to port 4318, or gRPC to 4317.",
+    )
+    env.add_argument("--host", default="127.0.0.1", help="collector host (default 127.0.0.1)")
+    env.add_argument(
+        "--protocol",
+        default="http/protobuf",
+        choices=["http/protobuf", "grpc"],
+        help="OTLP protocol (default http/protobuf)",
+    )
+    env.add_argument("--port", type=int, default=None, help="default: 4318 (HTTP), 4317 (gRPC)")
+    env.add_argument("--service-name", default=None, help="also set OTEL_SERVICE_NAME")
+    env.set_defaults(handler=_stack_env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +148,38 @@ def _demo(argv: list[str]) -> int:
         )
         return 2
     return int(run(argv) or 0)
+
+
+def _stack_write(args: argparse.Namespace) -> int:
+    from ._stack_bundle import BundleConflict, write_bundle
+
+    try:
+        done = write_bundle(args.directory, force=args.force)
+    except BundleConflict as exc:
+        print(f"pixel-llm-otel stack write: {exc} (--force overwrites them)", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, OSError) as exc:
+        print(f"pixel-llm-otel stack write: {exc}", file=sys.stderr)
+        return 1
+    for path in done.written:
+        print(path)
+    print(
+        f"{len(done.written)} files written, {len(done.unchanged)} unchanged, under "
+        f"{args.directory}. Docker: docker compose -f "
+        f"{args.directory / 'collector' / 'docker-compose.yaml'} up -d",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _stack_env(args: argparse.Namespace) -> int:
+    from ._stack_bundle import otel_env_lines
+
+    for line in otel_env_lines(
+        host=args.host, protocol=args.protocol, port=args.port, service_name=args.service_name
+    ):
+        print(line)
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
