@@ -22,7 +22,7 @@ from rich.console import Console
 from .story import DemoOptions, StoryClock, StoryReport, error_config, run_story
 
 if TYPE_CHECKING:
-    from ._telemetry import DemoTelemetry
+    from ._telemetry import DemoTelemetry, ExportReport
 
 __all__ = ["DemoOptions", "main", "parse_options", "run_demo"]
 
@@ -150,7 +150,8 @@ async def _main(options: DemoOptions, console: Console) -> int:
                 report = await run_story(llm, sim, options, progress, clock)
         logger.flush()
         report.logs = logs.getvalue()
-        _print_results(console, report, telemetry)
+        export = _finish_export(telemetry, report)
+        _print_results(console, report, telemetry, export)
         return 0 if report.ok else 1
     finally:
         logger.close()
@@ -175,16 +176,32 @@ def _start_telemetry(options: DemoOptions, console: Console) -> DemoTelemetry | 
         return None
 
 
-def _print_results(console: Console, report: StoryReport, telemetry: DemoTelemetry | None) -> None:
+def _finish_export(telemetry: DemoTelemetry | None, report: StoryReport) -> ExportReport | None:
+    """Flush the telemetry (the last metrics too); with OTLP, add "exported" to the checks."""
+    if telemetry is None:
+        return None
+    telemetry.flush()
+    export = telemetry.export_report()
+    if export is not None:
+        report.checks.append((f"telemetry exported over OTLP to {export.endpoint}", export.ok))
+    return export
+
+
+def _print_results(
+    console: Console,
+    report: StoryReport,
+    telemetry: DemoTelemetry | None,
+    export: ExportReport | None,
+) -> None:
     from . import render
 
     render.print_report(console, report)
     render.print_logs(console, report.logs)
     if telemetry is None:
         return
-    telemetry.flush()
     if telemetry.exporting:
-        console.print(f"Telemetry exported over OTLP to [cyan]{telemetry.endpoint}[/].")
+        if export is not None:
+            render.print_export(console, export)
         return
     console.rule("[bold]Telemetry: one trace per phase")
     shown = 0

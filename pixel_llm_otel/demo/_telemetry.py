@@ -1,10 +1,13 @@
 """The demo's telemetry: OTLP export when an endpoint is set, else in-memory, printed at the end.
 
 With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, :func:`pixel_llm_otel.telemetry.configure` exports
-traces, metrics and logs over OTLP (to the collector of ``make stack``). Without it, the demo adds
-the SDK's in-memory span exporter and metric reader, so a newcomer sees one trace tree per phase
-and a summary of the metrics with no collector running. If the process already had OpenTelemetry
-providers (a host app, a second run), they are used and nothing is collected here.
+traces, metrics and logs over OTLP (to the collector of ``make stack``), metrics every
+:data:`DEMO_METRIC_INTERVAL_S` (unless ``OTEL_METRIC_EXPORT_INTERVAL`` says otherwise) so the
+dashboards' rates move during a run of a few seconds; :meth:`DemoTelemetry.export_report` then
+says honestly whether the collector took it. Without an endpoint, the demo adds the SDK's in-memory
+span exporter and metric reader, so a newcomer sees one trace tree per phase and a summary of the
+metrics with no collector running. If the process already had OpenTelemetry providers (a host app,
+a second run), they are used and nothing is collected here.
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DemoTelemetry", "MetricLine", "SpanNode"]
+__all__ = ["DEMO_METRIC_INTERVAL_S", "DemoTelemetry", "ExportReport", "MetricLine", "SpanNode"]
+
+#: Metric export interval of the demo (the SDK's default, 60 s, is longer than the whole story).
+DEMO_METRIC_INTERVAL_S = 2.0
+#: How long the end-of-run probe waits for the collector.
+_PROBE_TIMEOUT_S = 3.0
 
 #: Span attributes worth a place in the printed tree.
 _SHOWN = (
@@ -58,6 +66,22 @@ class MetricLine:
     value: str
 
 
+@dataclass(frozen=True, slots=True)
+class ExportReport:
+    """Whether the demo's OTLP export reached the collector, told honestly."""
+
+    endpoint: str
+    protocol: str
+    accepted: bool  # the collector accepted an OTLP export with the run's own settings
+    dropped_spans: int  # spans dropped or failed to export (pixel_llm.telemetry.dropped)
+    dropped_logs: int
+    counted: bool  # False: this SDK's drops cannot be counted
+
+    @property
+    def ok(self) -> bool:
+        return self.accepted and self.dropped_spans == 0 and self.dropped_logs == 0
+
+
 class DemoTelemetry:
     """Telemetry for one demo run; :meth:`shutdown` flushes and undoes it."""
 
@@ -80,7 +104,10 @@ class DemoTelemetry:
         from ..telemetry import configure
 
         if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-            return cls(configure(service_name=_service_name()))
+            interval = (
+                None if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL") else DEMO_METRIC_INTERVAL_S
+            )
+            return cls(configure(service_name=_service_name(), export_interval=interval))
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -96,6 +123,37 @@ class DemoTelemetry:
 
     def flush(self) -> None:
         self._handle.force_flush()
+
+    def export_report(self) -> ExportReport | None:
+        """After :meth:`flush`: did the export work? ``None`` when nothing was exported.
+
+        Two honest sources: a probe (an empty OTLP trace export with the same endpoint, protocol
+        and headers the run used, so a wrong port or protocol shows as "not accepted") and the
+        handle's dropped-telemetry counts (full queues; failed exports where counted)."""
+        if not self.exporting or not getattr(self._handle, "enabled", False):
+            return None
+        from ..telemetry._exporters import ExportSettings, build_exporter
+
+        settings = ExportSettings(timeout=_PROBE_TIMEOUT_S)
+        accepted = False
+        try:
+            exporter = build_exporter(settings, "traces")
+            if exporter is not None:
+                try:
+                    accepted = exporter.export([]).name == "SUCCESS"
+                finally:
+                    exporter.shutdown()
+        except Exception:  # any failure to build or send is "not accepted"
+            accepted = False
+        dropped = self._handle.dropped()
+        return ExportReport(
+            endpoint=self.endpoint or "",
+            protocol=settings.protocol_for("traces"),
+            accepted=accepted,
+            dropped_spans=dropped.spans,
+            dropped_logs=dropped.logs,
+            counted=dropped.tracked,
+        )
 
     def trace(self, trace_id: str) -> SpanNode | None:
         """The tree of spans with ``trace_id`` (its root), or ``None`` if none were collected."""

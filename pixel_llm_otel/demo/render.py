@@ -16,11 +16,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 if TYPE_CHECKING:
-    from ._telemetry import MetricLine, SpanNode
+    from ._telemetry import ExportReport, MetricLine, SpanNode
     from .story import PhaseReport, StoryReport
     from .story import Progress as ProgressFn
 
 __all__ = [
+    "print_export",
     "print_intro",
     "print_logs",
     "print_metrics",
@@ -93,8 +94,8 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for p in phases:
-        if p.skipped:
-            table.add_row(p.title, *["-"] * 9, f"[dim]skipped: {p.skipped}")
+        if p.skipped:  # why: under the table (a note in a column squeezes every other column)
+            table.add_row(f"[dim]{p.title}[/]", *["[dim]skipped[/]"] + ["-"] * 9)
             continue
         style = _STATE_STYLE.get(p.breaker_end, "")
         breaker = f"[{style}]{p.breaker_end}[/]"
@@ -106,7 +107,7 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
             str(p.fallbacks),
             str(p.rejected),
             str(p.failed),
-            str(p.server_requests),
+            "unknown" if p.server_requests is None else str(p.server_requests),
             breaker,
             _ms(p.percentile(0.50)),
             _ms(p.percentile(0.95)),
@@ -116,10 +117,14 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
 
 def print_report(console: Console, report: StoryReport) -> None:
     console.print(phase_table(report.phases))
+    skipped = [p for p in report.phases if p.skipped]
+    for reason in dict.fromkeys(p.skipped for p in skipped):
+        titles = ", ".join(p.title for p in skipped if p.skipped == reason)
+        console.print(f"[dim]Skipped: {titles}: {reason}.[/]")
     console.print(
         "[dim]Retries: extra HTTP attempts. Fallbacks: answers from the cache or the default. "
         "Rejected: refused by the open breaker without a request. Server saw: requests that "
-        "reached the simulator.[/]"
+        "reached the simulator (unknown for a real server).[/]"
     )
     moves = [(p.title, t) for p in report.phases for t in p.transitions]
     if moves:
@@ -129,6 +134,25 @@ def print_report(console: Console, report: StoryReport) -> None:
     for text, passed in report.checks:
         mark = "[green]✓[/]" if passed else "[red]✗[/]"
         console.print(f" {mark} {text}")
+
+
+def print_export(console: Console, export: ExportReport) -> None:
+    """Where the telemetry went, and whether the collector took it."""
+    where = f"[cyan]{export.endpoint}[/] (OTLP {export.protocol})"
+    if export.ok:
+        console.print(f"[green]Telemetry exported[/] to {where}: the collector accepted it.")
+        return
+    if not export.accepted:
+        console.print(
+            f"[red]Telemetry NOT exported[/]: the collector at {where} did not accept an OTLP "
+            f"export. The stack listens for OTLP/HTTP on 4318 and OTLP/gRPC on 4317; for gRPC set "
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc. `scripts/stack.sh env` prints lines that work."
+        )
+    if export.dropped_spans or export.dropped_logs:
+        console.print(
+            f"[red]{export.dropped_spans} spans and {export.dropped_logs} log records were "
+            "dropped or failed to export[/] (pixel_llm.telemetry.dropped)."
+        )
 
 
 def print_trace(console: Console, title: str, root: SpanNode) -> None:

@@ -73,7 +73,7 @@ class PhaseReport:
     name: str
     title: str
     calls: list[CallRecord] = field(default_factory=list)
-    server_requests: int = 0
+    server_requests: int | None = 0  # None: unknown (a real server does not tell us)
     transitions: list[str] = field(default_factory=list)
     breaker_end: str = "closed"
     skipped: str | None = None  # why the phase did not run (real server mode)
@@ -268,7 +268,7 @@ async def run_story(
             progress(title, i + 1)
             if options.pace:
                 await asyncio.sleep(options.pace)
-        report.server_requests = (sim.stats().count(CHAT) if sim is not None else 0) - seen_before
+        report.server_requests = sim.stats().count(CHAT) - seen_before if sim is not None else None
         report.breaker_end = llm.circuit_breaker.state.value
         watcher.current = None
         return report

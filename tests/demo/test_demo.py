@@ -85,3 +85,25 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_real_server_table_is_readable_at_120_columns():
+    """Against a real server (--url), the table keeps its columns whole at 120 columns, says
+    why the fault phases were skipped under it, and shows the server's count as unknown."""
+    from pixel_llm_otel.sim import SimulatorThread
+
+    buffer = io.StringIO()
+    with SimulatorThread(port=0) as sim:
+        status = run_demo(
+            ["--url", sim.base_url, "--model", "sim-model", "--calls", "4", "--no-telemetry"],
+            console=Console(file=buffer, width=120),
+        )
+    out = buffer.getvalue()
+    assert status == 0, out
+    header = next(line for line in out.splitlines() if "Phase" in line and "Calls" in line)
+    for column in ("Retries", "Fallbacks", "Rejected", "Failed", "Server saw", "Breaker", "p95"):
+        assert column in header, header
+    healthy = next(line for line in out.splitlines() if "Healthy" in line)
+    assert "unknown" in healthy
+    assert "Skipped: Transient errors, Outage, Recovery: needs the simulator" in out
+    assert max(len(line) for line in out.splitlines()) <= 120
