@@ -5,6 +5,10 @@
 #   otelcol       the lean collector from collector/builder-config.yaml (ocb, upstream Go modules)
 #   jaeger        Jaeger v2 from its Go module, through the wrapper module collector/jaeger/
 #   prometheus, promtool, alertmanager, amtool   Debian's packages (apt-get)
+#   zipkin.jar    Zipkin's server with its Lens UI (Maven Central io.zipkin:zipkin-server, classifier
+#                 exec), run with the machine's Java 17+; cached under
+#                 ~/.cache/pixel-llm-otel/bin/zipkin-<version>/ and checked against Maven's sha1
+#   chromium, chromedriver   Debian's packages, for the browser test of the Zipkin UI (apt-get)
 #
 # Go binaries are cached under ~/.cache/pixel-llm-otel/bin/<component>-<version>-<hash>/, the hash
 # covering the manifest (or go.mod/go.sum) and the Go version, so an edited manifest builds anew
@@ -20,6 +24,8 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 OCB_VERSION=v0.161.0          # go.opentelemetry.io/collector/cmd/builder; = the manifest's release
+ZIPKIN_VERSION=3.5.1          # io.zipkin:zipkin-server:<version>:exec (Apache-2.0)
+MAVEN_CENTRAL=${MAVEN_CENTRAL:-https://repo1.maven.org/maven2}
 CACHE_ROOT=${PIXEL_LLM_OTEL_CACHE:-$HOME/.cache/pixel-llm-otel}
 BIN_ROOT=$CACHE_ROOT/bin
 LOG_DIR=$CACHE_ROOT/logs
@@ -165,8 +171,59 @@ install_prometheus() {
   say "prometheus: $(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3); alertmanager: $("$am" --version 2>&1 | head -1 | cut -d' ' -f1-3)"
 }
 
+# --- Zipkin (Maven Central) ----------------------------------------------------------------------
+fetch_zipkin() {
+  local dir=$BIN_ROOT/zipkin-$ZIPKIN_VERSION start
+  local url=$MAVEN_CENTRAL/io/zipkin/zipkin-server/$ZIPKIN_VERSION/zipkin-server-$ZIPKIN_VERSION-exec.jar
+  if ! command -v java >/dev/null 2>&1; then
+    say "zipkin: java not found; the native stack runs without the Zipkin UI (apt-get install openjdk-17-jre-headless)"
+  fi
+  if [ -f "$dir/zipkin.jar" ] && [ -f "$dir/.complete" ]; then
+    say "zipkin $ZIPKIN_VERSION: cached ($dir)"
+  elif [ "$CHECK" = 1 ]; then
+    say "zipkin $ZIPKIN_VERSION: NOT FETCHED ($dir)"; STALE=1; return 0
+  else
+    start=$(date +%s)
+    say "zipkin $ZIPKIN_VERSION: fetching $url (130 MB)"
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    curl -sSfL --retry 3 -o "$dir.tmp/zipkin.jar" "$url" \
+      && curl -sSfL --retry 3 -o "$dir.tmp/zipkin.jar.sha1" "$url.sha1" \
+      || die "fetching the Zipkin jar failed ($url)"
+    [ "$(sha1sum "$dir.tmp/zipkin.jar" | cut -c1-40)" = "$(cut -c1-40 "$dir.tmp/zipkin.jar.sha1")" ] \
+      || die "the Zipkin jar does not match Maven Central's sha1"
+    touch "$dir.tmp/.complete"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    say "zipkin $ZIPKIN_VERSION: fetched in $(elapsed "$start") -> $dir"
+  fi
+  link zipkin.jar "$dir/zipkin.jar"
+}
+
+# --- Chromium for the browser test (Debian packages) -------------------------------------------
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$NO_APT" = 1 ] || [ "${STACK_NO_BROWSER:-0}" = 1 ]; then
+    say "chromium not installed: the browser test of the Zipkin UI will skip (apt-get install chromium chromium-driver)"
+    return 0
+  fi
+  local start sudo=""
+  start=$(date +%s)
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  say "installing Debian packages chromium chromium-driver (the browser test of the Zipkin UI)"
+  if $sudo apt-get update -q >>"$LOG_DIR/apt.log" 2>&1 \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+        chromium chromium-driver >>"$LOG_DIR/apt.log" 2>&1; then
+    say "chromium: installed in $(elapsed "$start")"
+  else
+    say "chromium could not be installed (log $LOG_DIR/apt.log): the browser test will skip"
+  fi
+}
+
 total=$(date +%s)
 install_prometheus
+install_chromium
+fetch_zipkin
 build_otelcol
 build_jaeger
 if [ "$STALE" = 1 ]; then

@@ -1,4 +1,5 @@
-"""The observability stack for tests: collector, Jaeger, Prometheus, Alertmanager on free ports.
+"""The observability stack for tests: collector, Jaeger, Prometheus, Alertmanager (and Zipkin, on
+request: tests/_support/zipkin.py) on free ports.
 
 Each component is started from the repository's own config files (collector/), with every
 endpoint moved to a free loopback port: the collector and Jaeger through the environment
@@ -29,6 +30,7 @@ from .procs import (
     free_ports,
     require_binary,
 )
+from .zipkin import ZIPKIN_OVERLAY, Zipkin
 
 COLLECTOR_DIR = REPO / "collector"
 OTELCOL_CONFIG = COLLECTOR_DIR / "otelcol.yaml"
@@ -61,6 +63,7 @@ class StackOptions:
     collector_config: Path = OTELCOL_CONFIG
     collector_env: Mapping[str, str] = field(default_factory=dict)  # e.g. OTELCOL_DEBUG_VERBOSITY
     with_jaeger: bool = True
+    with_zipkin: bool = False  # a JVM (~20 s to start): the collector also exports to Zipkin
     with_prometheus: bool = True
     with_alertmanager: bool = True
     rule_files: Sequence[str | Path] | None = None  # None: the canonical rules/*.yml
@@ -85,6 +88,7 @@ class Collector(ManagedProcess):
         extra_env: Mapping[str, str] | None = None,
         *,
         name: str = "otelcol",
+        overlays: Sequence[Path] = (),
     ) -> None:
         (
             self.otlp_grpc_port,
@@ -106,7 +110,10 @@ class Collector(ManagedProcess):
         }
         super().__init__(
             name=name,
-            argv=[str(require_binary("otelcol")), f"--config={config}"],
+            argv=[
+                str(require_binary("otelcol")),
+                *(f"--config={c}" for c in (config, *overlays)),
+            ],
             log_path=workdir / f"{name}.log",
             ready_url=f"http://127.0.0.1:{self.health_port}/",
             env=env,
@@ -334,7 +341,8 @@ def otel_env(
 
 
 class Stack:
-    """Jaeger, collector, Alertmanager and Prometheus, started in that order, stopped in reverse."""
+    """Jaeger, Zipkin, collector, Alertmanager and Prometheus, started in that order, stopped in
+    reverse."""
 
     def __init__(self, options: StackOptions, workdir: Path) -> None:
         self.options = options
@@ -344,8 +352,16 @@ class Stack:
         jaeger_target = (
             self.jaeger.otlp_grpc_target if self.jaeger else f"127.0.0.1:{free_ports(1)[0]}"
         )
+        self.zipkin: Zipkin | None = Zipkin(workdir) if options.with_zipkin else None
+        collector_env = dict(options.collector_env)
+        if self.zipkin is not None:
+            collector_env.setdefault("OTELCOL_ZIPKIN_ENDPOINT", self.zipkin.spans_endpoint)
         self.collector = Collector(
-            workdir, options.collector_config, jaeger_target, options.collector_env
+            workdir,
+            options.collector_config,
+            jaeger_target,
+            collector_env,
+            overlays=(ZIPKIN_OVERLAY,) if self.zipkin is not None else (),
         )
         self.alertmanager: Alertmanager | None = None
         if options.with_alertmanager:
@@ -382,6 +398,7 @@ class Stack:
         """In start order."""
         procs: list[ManagedProcess | None] = [
             self.jaeger,
+            self.zipkin,
             self.collector,
             self.alertmanager,
             self.prometheus,
@@ -393,7 +410,11 @@ class Stack:
             for proc in self.processes:
                 proc.start()
             for proc in self.processes:
-                proc.wait_ready(self.options.ready_timeout)
+                # a JVM on a busy machine takes longer than the Go programs
+                slow = proc is self.zipkin
+                proc.wait_ready(
+                    max(self.options.ready_timeout, 180.0) if slow else self.options.ready_timeout
+                )
         except BaseException:
             self.stop()
             raise

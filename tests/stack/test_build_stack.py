@@ -23,5 +23,6 @@ def test_build_stack_check_finds_everything_cached() -> None:
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     assert "otelcol" in result.stderr
-    assert result.stderr.count(": cached (") == 2, result.stderr
+    assert result.stderr.count(": cached (") == 3, result.stderr  # collector, Jaeger, Zipkin jar
+    assert "zipkin 3.5.1: cached" in result.stderr
     assert elapsed < 60, f"--check took {elapsed:.0f}s"

@@ -19,6 +19,7 @@ from _support.stack import (
     render_prometheus_config,
 )
 from _support.stack_fixtures import require_stack_binaries
+from _support.zipkin import ZIPKIN_OVERLAY
 
 COMPONENT_KINDS = ("receivers", "processors", "exporters", "connectors", "extensions")
 CONFIG_IDS = [p.name for p in BUNDLED_COLLECTOR_CONFIGS]
@@ -50,14 +51,24 @@ def test_collector_validates_bundled_config(config: Path) -> None:
     assert "deprecat" not in (result.stdout + result.stderr).lower()
 
 
+@pytest.mark.parametrize("config", BUNDLED_COLLECTOR_CONFIGS, ids=CONFIG_IDS)
+def test_collector_validates_config_with_zipkin_overlay(config: Path) -> None:
+    """Each bundled config plus the Zipkin overlay (a second --config) is valid."""
+    otelcol = require_stack_binaries("otelcol")["otelcol"]
+    result = run(otelcol, "validate", f"--config={config}", f"--config={ZIPKIN_OVERLAY}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deprecat" not in (result.stdout + result.stderr).lower()
+
+
 def test_lean_collector_has_exactly_the_components_the_configs_use() -> None:
-    """The built distribution's components equal the union of what the bundled configs use."""
+    """The built distribution's components equal the union of what the bundled configs (and the
+    Zipkin overlay) use."""
     otelcol = require_stack_binaries("otelcol")["otelcol"]
     result = run(otelcol, "components")
     assert result.returncode == 0, result.stderr
     built = yaml.safe_load(result.stdout)
     used: dict[str, set[str]] = {kind: set() for kind in COMPONENT_KINDS}
-    for config in BUNDLED_COLLECTOR_CONFIGS:
+    for config in (*BUNDLED_COLLECTOR_CONFIGS, ZIPKIN_OVERLAY):
         for kind, types in component_types(config).items():
             used[kind] |= types
     for kind in COMPONENT_KINDS:
@@ -76,7 +87,11 @@ def test_manifest_pins_one_collector_release() -> None:
     assert len(versions) == 1, versions
 
 
-@pytest.mark.parametrize("config", BUNDLED_COLLECTOR_CONFIGS, ids=CONFIG_IDS)
+@pytest.mark.parametrize(
+    "config",
+    [*BUNDLED_COLLECTOR_CONFIGS, ZIPKIN_OVERLAY],
+    ids=[*CONFIG_IDS, ZIPKIN_OVERLAY.name],
+)
 def test_every_collector_endpoint_is_overridable(config: Path) -> None:
     """Each listen/export endpoint and port is an environment variable with a loopback default."""
     text = config.read_text()

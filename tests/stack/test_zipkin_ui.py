@@ -1,0 +1,123 @@
+"""The native trace UI in a real browser: Debian's headless Chromium, driven by Playwright, opens
+Zipkin's UI, searches the demo's retried calls the way a person would, and reads a trace's retry
+annotation and the circuit breaker's transition.
+
+The stack comes from tests/_support with Zipkin (the collector sends it every span through the
+collector/otelcol-zipkin.yaml overlay); the demo runs in its own process, configured only by the
+OTEL_* variables. Skipped, with the reason, where there is no Java/jar, no Chromium or no Playwright
+(scripts/build-stack.sh installs Chromium and fetches the jar; Playwright is in the test extra).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from _support.stack import Stack, StackOptions
+from _support.zipkin import find_zipkin
+
+pytestmark = pytest.mark.e2e
+
+SERVICE = "pixel-llm-zipkin-demo"
+RETRY = "pixel_llm.retry"
+STATE_CHANGE = "pixel_llm.circuit_breaker.state_change"
+TIMEOUT_MS = 60_000  # a busy 2-core machine renders slowly
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (apt-get install chromium), or skip saying how to get it."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no Chromium to drive (apt-get install chromium chromium-driver; "
+                "scripts/build-stack.sh does it where apt-get works)")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def zipkin_stack(stack_factory: Callable[..., Stack]) -> Stack:
+    """Jaeger, Zipkin and the collector (no Prometheus/Alertmanager: not needed here)."""
+    if find_zipkin() is None:
+        pytest.skip("no java or Zipkin jar (scripts/build-stack.sh fetches the jar)")
+    return stack_factory(
+        StackOptions(with_zipkin=True, with_prometheus=False, with_alertmanager=False),
+        name="zipkin",
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_in_zipkin(zipkin_stack: Stack) -> Stack:
+    """The quick demo, exporting over OTLP/HTTP to the stack; its retried calls are in Zipkin."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(zipkin_stack.otel_env(SERVICE, protocol="http"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pixel_llm_otel", "demo", "--quick"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert zipkin_stack.zipkin is not None
+    zipkin_stack.zipkin.wait_for_traces(SERVICE, annotation_query="http.request.resend_count")
+    return zipkin_stack
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium under Playwright (no browser download)."""
+    executable = chromium_path()
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def span_details(page: Any) -> str:
+    """Click every span row of the open trace and collect the detail panel's text."""
+    rows = page.get_by_text(f"{SERVICE}: ", exact=False)
+    texts = []
+    for i in range(rows.count()):
+        rows.nth(i).click()
+        texts.append(page.inner_text("body"))
+    return "\n".join(texts)
+
+
+def test_zipkin_ui_shows_a_retried_call_with_its_retry_and_breaker_transition(
+    demo_in_zipkin: Stack, browser: Any
+) -> None:
+    """Search `http.request.resend_count` in Zipkin's UI, open the results: one retried call's
+    trace shows a pixel_llm.retry annotation and the breaker's closed -> open transition."""
+    assert demo_in_zipkin.zipkin is not None
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(
+        f"{demo_in_zipkin.zipkin.url}/zipkin/?serviceName={SERVICE}"
+        "&annotationQuery=http.request.resend_count&lookback=3600000&limit=50"
+    )
+    page.get_by_role("button", name="Run query").click()
+    links = page.locator("a[href*='/zipkin/traces/']")
+    links.first.wait_for()
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert hrefs, "the search found no retried call"
+    seen = []
+    for href in hrefs:
+        page.goto(f"{demo_in_zipkin.zipkin.url}{href}")
+        page.get_by_text("Total Spans").wait_for()
+        details = span_details(page)
+        seen.append(details)
+        if RETRY in details and STATE_CHANGE in details:
+            assert "closed" in details
+            assert "open" in details
+            return
+    assert any(RETRY in d for d in seen), "no retry annotation in any retried call's trace"
+    pytest.fail(f"no retried call shows the breaker transition ({len(hrefs)} traces opened)")
