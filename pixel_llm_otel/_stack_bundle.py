@@ -32,8 +32,9 @@ BUNDLE_DIR = "_stack"
 #: What is bundled, as globs relative to the repository root (and to the bundle directory).
 BUNDLE_PATTERNS: tuple[str, ...] = (
     "collector/*.yaml",
-    "collector/jaeger/config.yaml",
-    "collector/prometheus/prometheus.yml",
+    "collector/fleet/*.yaml",
+    "collector/jaeger/*.yaml",
+    "collector/prometheus/*.yml",
     "collector/prometheus/rules/*.yml",
     "collector/alertmanager/*.yml",
     "dashboards/*.json",

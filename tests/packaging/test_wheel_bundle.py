@@ -105,6 +105,27 @@ def test_installed_cli_writes_the_stack_files(installed: Installed, tmp_path: Pa
         assert (out / name).read_bytes() == (REPO / name).read_bytes(), name
 
 
+def test_bundle_has_every_file_the_compose_file_mounts(tmp_path: Path) -> None:
+    """Every local path docker-compose.yaml mounts (./x, ../dashboards) is in the bundle."""
+    import yaml
+
+    write_bundle(tmp_path)
+    compose_dir = tmp_path / "collector"
+    compose = yaml.safe_load((compose_dir / "docker-compose.yaml").read_text())
+    sources = {
+        volume.split(":")[0]
+        for service in compose["services"].values()
+        for volume in service.get("volumes", [])
+        if volume.startswith(".")
+    }
+    assert sources
+    for source in sorted(sources):
+        path = (compose_dir / source).resolve()
+        assert path.exists(), source
+        if path.is_dir():
+            assert any(p.is_file() for p in path.rglob("*")), source
+
+
 def test_installed_cli_prints_otel_lines(installed: Installed, tmp_path: Path) -> None:
     """`pixel-llm-otel stack env` prints lines for OTLP/HTTP on 4318, or gRPC on 4317."""
     run = [str(installed.cli), "stack", "env"]
