@@ -28,22 +28,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-MODEL = "sim-model"
+from _common import MODEL, FixedEncoder
+
 PROMPT = "Describe this image."
 SETUPS = ("none", "ours", "ours-unsampled", "floor", "official")
 KINDS = ("generate", "encoded", "client", "plain", "floor", "openai")
-
-
-class FixedEncoder:
-    """The encoder seam at (almost) no cost: a cheap encoder, as the issue's goal 6 asks."""
-
-    device = "cpu"
-
-    async def encode_async(self, batch: Any) -> Any:
-        return batch
-
-    def summarize(self, features: Any) -> list[str]:
-        return ["a 16x16 test pattern"] * int(features.shape[0])
 
 
 def _exporter() -> Any:

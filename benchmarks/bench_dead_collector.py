@@ -42,33 +42,21 @@ import asyncio
 import contextlib
 import gc
 import io
-import multiprocessing as mp
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-MODEL = "sim-model"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import MODEL, FixedEncoder, WorkerProcess, free_port, simulator
+
 VARIANTS = ("off", "up", "dead", "silent")
 P99_TARGET = 1.05
 SHUTDOWN_SLACK_S = 1.0
-
-
-class _FixedEncoder:
-    """The encoder seam at no cost: the same features for the same image."""
-
-    device = "cpu"
-
-    async def encode_async(self, batch: Any) -> Any:
-        return batch
-
-    def summarize(self, features: Any) -> list[str]:
-        return ["a 16x16 test pattern"] * int(features.shape[0])
 
 
 class _Worker:
@@ -88,7 +76,7 @@ class _Worker:
 
         logger = StructuredLogger("bench", level="ERROR", stream=io.StringIO())
         self.llm = AsyncHybridPixelLLM(
-            lm_studio_url=sim_url, lm_studio_model=MODEL, encoder=_FixedEncoder(), logger=logger
+            lm_studio_url=sim_url, lm_studio_model=MODEL, encoder=FixedEncoder(), logger=logger
         )
         self.image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
         self.loop = asyncio.new_event_loop()
@@ -163,60 +151,11 @@ def worker_main(variant: str, sim_url: str, endpoint: str | None, timeout: float
             elif command == "shutdown":
                 conn.send(("ok", worker.shutdown()))
                 return
+            else:  # stop (without the shutdown measurement)
+                conn.send(("ok", None))
+                return
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-class WorkerProcess:
-    def __init__(self, variant: str, sim_url: str, endpoint: str | None, timeout: float) -> None:
-        ctx = mp.get_context("spawn")
-        self.variant = variant
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=worker_main, args=(variant, sim_url, endpoint, timeout, child), daemon=True
-        )
-        self.process.start()
-        child.close()
-
-    def call(self, command: str, *args: Any) -> Any:
-        if command != "ready":
-            self.conn.send((command, args))
-        status, value = self.conn.recv()
-        if status == "error":
-            raise RuntimeError(f"worker {self.variant}: {value}")
-        return value
-
-    def close(self) -> None:
-        self.process.join(10)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _simulator(latency: float) -> Any:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", str(port)]
-    cmd += ["--scenario", "healthy", "--latency", str(latency), "--log-level", "ERROR"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("the simulator did not start")
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -283,19 +222,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.rounds, args.calls, args.warmup = 3, 320, 600
 
-    dead = f"http://127.0.0.1:{_free_port()}"  # bound, then closed: connects are refused
+    dead = f"http://127.0.0.1:{free_port()}"  # bound, then closed: connects are refused
     with (
-        _simulator(args.latency) as sim_url,
+        simulator(args.latency) as sim_url,
         _receiver() as up,
         _silent_server() as silent,
     ):
         endpoints = {"off": None, "up": up, "dead": dead, "silent": silent}
         workers = {
-            v: WorkerProcess(v, sim_url, endpoints[v], args.export_timeout) for v in VARIANTS
+            v: WorkerProcess(v, worker_main, v, sim_url, endpoints[v], args.export_timeout)
+            for v in VARIANTS
         }
         try:
             for w in workers.values():
-                w.call("ready")
+                w.answer()  # ready
             for w in workers.values():
                 w.call("run", args.warmup, args.concurrency)
             per: dict[str, dict[str, list[float]]] = {

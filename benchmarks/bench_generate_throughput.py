@@ -23,7 +23,7 @@ import asyncio
 import gc
 import io
 import json
-import subprocess
+import os
 import sys
 import time
 
@@ -35,32 +35,10 @@ from pixel_llm_otel.monitoring import StructuredLogger
 from pixel_llm_otel.pipeline import DEFAULT_PROMPT, HybridPixelLLM
 from pixel_llm_otel.pipeline._prompt import build_messages
 
-MODEL = "sim-model"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import MODEL, simulator
+
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
-def start_simulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pixel_llm_otel",
-            "simulate",
-            "--port",
-            "0",
-            "--scenario",
-            "healthy",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    if not url.startswith("http"):
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {url!r}")
-    return proc, url
 
 
 async def run_workers(concurrency: int, total: int, one: object) -> float:
@@ -173,12 +151,8 @@ def main() -> int:
     args = parser.parse_args()
     total, rounds = (200, 1) if args.quick else (1000, 5)
     levels = [1, 16, 64]
-    proc, url = start_simulator()
-    try:
+    with simulator() as url:
         rows = asyncio.run(bench(url, levels, total, rounds))
-    finally:
-        proc.terminate()
-        proc.wait(10)
     print(
         f"generate_async vs plain aiohttp, {total} requests per round, best of {rounds}, "
         f"simulator in another process, zero latency"

@@ -35,17 +35,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import WorkerProcess, simulator
 from _peer_calls import worker_main
 
 FLOOR_GOAL = 1.15
@@ -72,58 +70,9 @@ WIRE_CASES: dict[str, Case] = {
 }
 
 
-class WorkerProcess:
-    def __init__(self, setup: str, sim_url: str) -> None:
-        ctx = mp.get_context("spawn")
-        self.setup = setup
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=worker_main, args=(setup, sim_url, child), daemon=True)
-        self.process.start()
-        child.close()
-
-    def answer(self) -> Any:
-        status, value = self.conn.recv()
-        if status == "error":
-            raise RuntimeError(f"worker {self.setup}: {value}")
-        return value
-
-    def call(self, command: str, *args: Any) -> Any:
-        self.conn.send((command, args))
-        return self.answer()
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            with contextlib.suppress(Exception):
-                self.call("stop")
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-
-@contextlib.contextmanager
-def simulator(latency: float) -> Iterator[str]:
-    command = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0",
-               "--scenario", "healthy", "--seed", "1", "--log-level", "WARNING"]  # fmt: skip
-    if latency > 0:
-        command += ["--latency", str(latency)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the simulator did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
 @contextlib.contextmanager
 def workers(setups: Sequence[str], sim_url: str) -> Iterator[dict[str, WorkerProcess]]:
-    started = {s: WorkerProcess(s, sim_url) for s in setups}
+    started = {s: WorkerProcess(s, worker_main, s, sim_url) for s in setups}
     try:
         shapes = {s: w.answer() for s, w in started.items()}
         if shapes.get("floor"):

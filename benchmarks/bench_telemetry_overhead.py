@@ -53,7 +53,6 @@ import cProfile
 import gc
 import glob
 import io
-import multiprocessing as mp
 import os
 import pstats
 import socket
@@ -68,7 +67,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-MODEL = "sim-model"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import MODEL, FixedEncoder, WorkerProcess, free_port, simulator
+
 VARIANTS: dict[str, str] = {
     "off": "uninstrumented",
     "off2": "uninstrumented (A/A control)",
@@ -89,18 +90,6 @@ MIB = 1024 * 1024
 
 
 # --- the worker side (one process per variant) -----------------------------------------------
-class _FixedEncoder:
-    """The encoder seam, at no cost: the same features for the same image, every call."""
-
-    device = "cpu"
-
-    async def encode_async(self, batch: Any) -> Any:
-        return batch
-
-    def summarize(self, features: Any) -> list[str]:
-        return ["a 16x16 test pattern"] * int(features.shape[0])
-
-
 def _rss_bytes() -> int:
     """Resident set size now (Linux ``/proc``), else the peak from ``getrusage``."""
     try:
@@ -214,7 +203,7 @@ def _make_worker(variant: str, sim_url: str, otlp_url: str | None) -> _Worker:
     if instrumented != (handle is not None):
         raise RuntimeError(f"{variant}: instrumented={instrumented}, expected the opposite")
     llm = HybridPixelLLM(
-        sim_url, MODEL, encoder=_FixedEncoder(), logger=StructuredLogger(
+        sim_url, MODEL, encoder=FixedEncoder(), logger=StructuredLogger(
             "bench", level="ERROR", stream=io.StringIO()
         )
     )  # fmt: skip
@@ -254,7 +243,7 @@ def _profile(worker: _Worker, count: int, concurrency: int) -> str:
 
 
 def worker_main(
-    variant: str, sim_url: str, otlp_url: str | None, conn: Connection, quiet: bool
+    variant: str, sim_url: str, otlp_url: str | None, quiet: bool, conn: Connection
 ) -> None:
     """Serve commands from the parent until ``stop``: ``run``, ``memory``, ``profile``."""
     if quiet:  # the SDK's export warnings (dead endpoint, full queue) still cost what they cost
@@ -289,48 +278,6 @@ def worker_main(
 
 
 # --- the parent side: processes ----------------------------------------------------------------
-class WorkerProcess:
-    """A variant's worker process and the pipe to it."""
-
-    def __init__(self, variant: str, sim_url: str, otlp_url: str | None, quiet: bool) -> None:
-        ctx = mp.get_context("spawn")
-        self.variant = variant
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=worker_main, args=(variant, sim_url, otlp_url, child, quiet), daemon=True
-        )
-        self.process.start()
-        child.close()
-
-    def wait_ready(self) -> None:
-        self._answer()
-
-    def call(self, command: str, *args: Any) -> Any:
-        self.conn.send((command, args))
-        return self._answer()
-
-    def _answer(self) -> Any:
-        status, value = self.conn.recv()
-        if status == "error":
-            raise RuntimeError(f"worker {self.variant}: {value}")
-        return value
-
-    def close(self) -> None:
-        if self.process.is_alive():
-            with contextlib.suppress(Exception):
-                self.call("stop")
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_port(port: int, process: subprocess.Popen[Any], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
@@ -340,27 +287,6 @@ def _wait_port(port: int, process: subprocess.Popen[Any], timeout: float) -> boo
             return True
         time.sleep(0.05)
     return False
-
-
-@contextlib.contextmanager
-def simulator(latency: float = 0.0) -> Iterator[str]:
-    """``pixel-llm-otel simulate`` (healthy, ``latency`` s added) in its own process; base URL."""
-    command = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0",
-               "--scenario", "healthy", "--seed", "1", "--log-level", "WARNING"]  # fmt: skip
-    if latency > 0:
-        command += ["--latency", str(latency)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            raise RuntimeError("the simulator did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 _COLLECTOR_CONFIG = """\
@@ -407,7 +333,7 @@ def _collector_binary() -> str | None:
 @contextlib.contextmanager
 def otlp_receiver(kind: str) -> Iterator[tuple[str, str]]:
     """A local OTLP/HTTP receiver: ``(base URL, description)``."""
-    port = _free_port()
+    port = free_port()
     binary = _collector_binary() if kind in ("auto", "collector") else None
     if kind == "collector" and binary is None:
         raise SystemExit("no collector binary under ~/.cache/pixel-llm-otel/bin")
@@ -616,13 +542,15 @@ class Plan:
 def _start(
     variants: Sequence[str], sim_url: str, otlp_url: str, quiet: bool
 ) -> dict[str, WorkerProcess]:
-    down_url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    down_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     workers = {
-        v: WorkerProcess(v, sim_url, down_url if v.startswith("down") else otlp_url, quiet)
+        v: WorkerProcess(
+            v, worker_main, v, sim_url, down_url if v.startswith("down") else otlp_url, quiet
+        )
         for v in variants
     }
     for worker in workers.values():
-        worker.wait_ready()
+        worker.answer()  # ready
     return workers
 
 

@@ -1,0 +1,94 @@
+"""What the benchmarks share: the simulator in its own process, worker processes behind a pipe,
+a no-cost encoder and free loopback ports.
+
+Imported by the ``bench_*.py`` scripts as ``_common`` (each puts ``benchmarks/`` on ``sys.path``,
+as running ``python benchmarks/bench_x.py`` does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+MODEL = "sim-model"
+
+
+class FixedEncoder:
+    """The encoder seam at (almost) no cost: the same features for the same image, every call."""
+
+    device = "cpu"
+
+    async def encode_async(self, batch: Any) -> Any:
+        return batch
+
+    def summarize(self, features: Any) -> list[str]:
+        return ["a 16x16 test pattern"] * int(features.shape[0])
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (bound, then closed: connects are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def simulator(latency: float = 0.0) -> Iterator[str]:
+    """``pixel-llm-otel simulate`` (healthy, ``latency`` s added) in its own process; base URL."""
+    command = [sys.executable, "-m", "pixel_llm_otel", "simulate", "--port", "0",
+               "--scenario", "healthy", "--seed", "1", "--log-level", "WARNING"]  # fmt: skip
+    if latency > 0:
+        command += ["--latency", str(latency)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            raise RuntimeError(f"the simulator did not start: {url!r}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class WorkerProcess:
+    """A spawned worker process, ``target(*args, conn)``, and the pipe to it.
+
+    The worker answers each ``(command, args)`` it receives with ``(status, value)``; a status of
+    ``"error"`` becomes a ``RuntimeError`` here. Its first message (sent once it is set up) is
+    read with :meth:`answer`; ``stop`` ends it.
+    """
+
+    def __init__(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        ctx = mp.get_context("spawn")
+        self.name = name
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=target, args=(*args, child), daemon=True)
+        self.process.start()
+        child.close()
+
+    def answer(self) -> Any:
+        status, value = self.conn.recv()
+        if status == "error":
+            raise RuntimeError(f"worker {self.name}: {value}")
+        return value
+
+    def call(self, command: str, *args: Any) -> Any:
+        self.conn.send((command, args))
+        return self.answer()
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(Exception):
+                self.call("stop")
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
