@@ -15,7 +15,6 @@ Independent of pixel_llm_otel and of pytest (fixture: `fleet_factory` in stack_f
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from .procs import ManagedProcess, free_ports, http_get
+from .procs import ManagedProcess, ProcessGroup, free_ports, http_get
 from .stack import (
     FLEET_AGENT_CONFIG,
     FLEET_GATEWAY_CONFIG,
@@ -79,7 +78,7 @@ class FleetOptions:
     ready_timeout: float = 60.0
 
 
-class Fleet:
+class Fleet(ProcessGroup):
     """Jaeger, gateways, agent, Alertmanager pair, Prometheus: started in that order."""
 
     def __init__(self, options: FleetOptions, workdir: Path) -> None:
@@ -184,37 +183,11 @@ class Fleet:
             tail.append(self.prometheus)
         return [self.jaeger, *self.gateways, self.agent, *tail]
 
-    def start(self) -> Fleet:
-        try:
-            for proc in self.processes:
-                proc.start()
-            for proc in self.processes:
-                proc.wait_ready(self.options.ready_timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for proc in reversed(self.processes):
-            with contextlib.suppress(Exception):
-                proc.stop()
-
-    def __enter__(self) -> Fleet:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def otel_env(
         self, service_name: str = "pixel-llm", *, protocol: str = "grpc"
     ) -> dict[str, str]:
         """OTEL_* variables that point an OpenTelemetry SDK at the agent."""
         return otel_env(self.agent, service_name, protocol=protocol)
-
-    def describe(self, lines: int = 40) -> str:
-        """Every process's state and log tail (for failure reports)."""
-        return "\n".join(p.describe(lines) for p in self.processes)
 
 
 def render_fleet_prometheus_config(

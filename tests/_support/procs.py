@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_BIN = REPO / ".stack" / "bin"
@@ -276,3 +276,54 @@ def stop_all(processes: Iterable[ManagedProcess]) -> None:
     for proc in processes:
         with contextlib.suppress(Exception):
             proc.stop()
+
+
+class _GroupOptions(Protocol):
+    @property
+    def ready_timeout(self) -> float: ...
+
+
+G = TypeVar("G", bound="ProcessGroup")
+
+
+class ProcessGroup:
+    """Processes started together (all launched, then each awaited ready) and stopped in reverse.
+
+    Subclasses (the stack, the fleet) set :attr:`options` and list :attr:`processes` in start
+    order; a start that fails stops whatever it had started.
+    """
+
+    options: _GroupOptions
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        """In start order."""
+        raise NotImplementedError
+
+    def ready_timeout(self, proc: ManagedProcess) -> float:
+        """Seconds ``proc`` may take to answer ready (overridable per process)."""
+        return self.options.ready_timeout
+
+    def start(self: G) -> G:
+        try:
+            for proc in self.processes:
+                proc.start()
+            for proc in self.processes:
+                proc.wait_ready(self.ready_timeout(proc))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        stop_all(reversed(self.processes))
+
+    def __enter__(self: G) -> G:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self, lines: int = 40) -> str:
+        """Every process's state and log tail (for failure reports)."""
+        return "\n".join(p.describe(lines) for p in self.processes)

@@ -16,7 +16,6 @@ Independent of pixel_llm_otel and of pytest (fixtures: tests/_support/stack_fixt
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from .clients import AlertmanagerAPI, JaegerAPI, PrometheusAPI
 from .procs import (
     REPO,
     ManagedProcess,
+    ProcessGroup,
     free_ports,
     require_binary,
 )
@@ -340,7 +340,7 @@ def otel_env(
     }
 
 
-class Stack:
+class Stack(ProcessGroup):
     """Jaeger, Zipkin, collector, Alertmanager and Prometheus, started in that order, stopped in
     reverse."""
 
@@ -405,38 +405,13 @@ class Stack:
         ]
         return [p for p in procs if p is not None]
 
-    def start(self) -> Stack:
-        try:
-            for proc in self.processes:
-                proc.start()
-            for proc in self.processes:
-                # a JVM on a busy machine takes longer than the Go programs
-                slow = proc is self.zipkin
-                proc.wait_ready(
-                    max(self.options.ready_timeout, 180.0) if slow else self.options.ready_timeout
-                )
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        for proc in reversed(self.processes):
-            with contextlib.suppress(Exception):
-                proc.stop()
-
-    def __enter__(self) -> Stack:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def ready_timeout(self, proc: ManagedProcess) -> float:
+        if proc is self.zipkin:  # a JVM on a busy machine takes longer than the Go programs
+            return max(self.options.ready_timeout, 180.0)
+        return self.options.ready_timeout
 
     def otel_env(
         self, service_name: str = "pixel-llm", *, protocol: str = "grpc"
     ) -> dict[str, str]:
         """OTEL_* variables that point an OpenTelemetry SDK at this stack's collector."""
         return otel_env(self.collector, service_name, protocol=protocol)
-
-    def describe(self, lines: int = 40) -> str:
-        """Every process's state and log tail (for failure reports)."""
-        return "\n".join(p.describe(lines) for p in self.processes)
