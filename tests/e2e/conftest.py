@@ -22,10 +22,11 @@ for _path in (str(_TESTS), str(_TESTS / "dashboards")):
         sys.path.insert(0, _path)
 
 from _support.clients import WebhookReceiver  # noqa: E402
+from _support.otel_globals import reset_otel_globals  # noqa: E402
 from _support.stack import Stack, StackOptions  # noqa: E402
 from _support.stack_fixtures import *  # noqa: E402, F403
 from e2e_chaos import ChaosRun, run_chaos  # noqa: E402
-from e2e_support import AppProcess, reset_otel_globals, unique  # noqa: E402
+from e2e_support import AppProcess, unique  # noqa: E402
 
 from pixel_llm_otel.sim import SimulatorThread, start_in_thread  # noqa: E402
 

@@ -27,21 +27,6 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def reset_otel_globals() -> None:
-    """Forget the global tracer, meter and logger providers (the SDK allows setting them once)."""
-    import opentelemetry._logs._internal as logs_internal
-    import opentelemetry.metrics._internal as metrics_internal
-    from opentelemetry import trace
-    from opentelemetry.util._once import Once
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
-    logs_internal._LOGGER_PROVIDER = None
-
-
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without any OTEL_* variable, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}

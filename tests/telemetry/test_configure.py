@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _support.otel_globals import reset_otel_globals
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -20,7 +21,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from opentelemetry.util._once import Once
 from otel_support import REQUEST, RESPONSE
 
 import pixel_llm_otel
@@ -31,30 +31,18 @@ from pixel_llm_otel.telemetry import PixelLLMInstrumentor, TelemetryHandle, conf
 from pixel_llm_otel.telemetry import _configure as configure_module
 
 
-def _reset_otel_globals() -> None:
-    import opentelemetry._logs._internal as logs_internal
-    import opentelemetry.metrics._internal as metrics_internal
-
-    trace._TRACER_PROVIDER_SET_ONCE = Once()
-    trace._TRACER_PROVIDER = None
-    metrics_internal._METER_PROVIDER_SET_ONCE = Once()
-    metrics_internal._METER_PROVIDER = None
-    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()
-    logs_internal._LOGGER_PROVIDER = None
-
-
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No OTEL_* variables, no global providers, no active handle, before and after."""
     for key in list(os.environ):
         if key.startswith("OTEL_"):
             monkeypatch.delenv(key)
-    _reset_otel_globals()
+    reset_otel_globals()
     yield
     active = configure_module._active
     if active is not None:
         active.shutdown()
-    _reset_otel_globals()
+    reset_otel_globals()
 
 
 def _story() -> None:

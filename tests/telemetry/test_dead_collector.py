@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from _support.otel_globals import reset_otel_globals
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otel_support import REQUEST, RESPONSE, reset_otel_globals
+from otel_support import REQUEST, RESPONSE
 
 from pixel_llm_otel import hooks
 from pixel_llm_otel.telemetry import TelemetryHandle, configure
