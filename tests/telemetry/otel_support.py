@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from _support.otel_globals import reset_otel_globals
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -105,3 +108,23 @@ RESPONSE = ChatResponseInfo(
     output_tokens=7,
     output_text="a cat on a mat",
 )
+
+
+@contextlib.contextmanager
+def fresh_otel(monkeypatch: Any, *, shutdown_timeout: float | None = None) -> Iterator[None]:
+    """No OTEL_* variables, no global providers, no active handle, before and after the block
+    (an active handle left by the test is shut down, within ``shutdown_timeout`` when given)."""
+    from pixel_llm_otel.telemetry import _configure as configure_module
+
+    for key in list(os.environ):
+        if key.startswith("OTEL_"):
+            monkeypatch.delenv(key)
+    reset_otel_globals()
+    yield
+    active = configure_module._active
+    if active is not None:
+        if shutdown_timeout is None:
+            active.shutdown()
+        else:
+            active.shutdown(timeout=shutdown_timeout)
+    reset_otel_globals()

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import socket
 import time
 from collections.abc import Iterator
 
 import pytest
-from _support.otel_globals import reset_otel_globals
 from opentelemetry import _logs as otel_logs
 from opentelemetry import metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -21,28 +19,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from otel_support import REQUEST, RESPONSE
+from otel_support import REQUEST, RESPONSE, fresh_otel
 
 import pixel_llm_otel
 from pixel_llm_otel import hooks
 from pixel_llm_otel.errors import ValidationError
 from pixel_llm_otel.monitoring import StructuredLogger
 from pixel_llm_otel.telemetry import PixelLLMInstrumentor, TelemetryHandle, configure
-from pixel_llm_otel.telemetry import _configure as configure_module
 
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No OTEL_* variables, no global providers, no active handle, before and after."""
-    for key in list(os.environ):
-        if key.startswith("OTEL_"):
-            monkeypatch.delenv(key)
-    reset_otel_globals()
-    yield
-    active = configure_module._active
-    if active is not None:
-        active.shutdown()
-    reset_otel_globals()
+    with fresh_otel(monkeypatch):
+        yield
 
 
 def _story() -> None:

@@ -4,21 +4,18 @@ answers): lost spans and log records are counted as export_failed, and shutdown 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from _support.otel_globals import reset_otel_globals
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otel_support import REQUEST, RESPONSE
+from otel_support import REQUEST, RESPONSE, fresh_otel
 
 from pixel_llm_otel import hooks
 from pixel_llm_otel.telemetry import TelemetryHandle, configure
-from pixel_llm_otel.telemetry import _configure as configure_module
 
 #: What shutdown may take beyond its budget on a loaded machine (thread joins, socket closes).
 SHUTDOWN_SLACK_S = 1.0
@@ -27,15 +24,8 @@ SHUTDOWN_SLACK_S = 1.0
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No OTEL_* variables, no global providers, no active handle, before and after."""
-    for key in list(os.environ):
-        if key.startswith("OTEL_"):
-            monkeypatch.delenv(key)
-    reset_otel_globals()
-    yield
-    active = configure_module._active
-    if active is not None:
-        active.shutdown(timeout=0.1)
-    reset_otel_globals()
+    with fresh_otel(monkeypatch, shutdown_timeout=0.1):
+        yield
 
 
 @pytest.fixture
