@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "NOOP_OBSERVER",
+    "STREAM_ENDS",
     "ChatRequestInfo",
     "ChatResponseInfo",
     "ChatScope",
@@ -30,6 +31,7 @@ __all__ = [
     "HttpScope",
     "NoopObserver",
     "PipelineObserver",
+    "StreamScope",
     "get_http_observer",
     "get_observer",
     "set_http_observer",
@@ -103,6 +105,52 @@ class ChatScope(Protocol):
     def fail(self, error: BaseException) -> None: ...
 
 
+#: How a stream can end (``pixel_llm.stream.end``): ``completed`` (to ``[DONE]``, or the
+#: fallback's one chunk), ``closed`` (the caller stopped early: break + close, ``close()``, context
+#: exit), ``cancelled`` (the consuming task was cancelled), ``interrupted`` (server or network
+#: failure after the first content chunk), ``abandoned`` (dropped unfinished to the garbage
+#: collector, or still open at interpreter exit).
+STREAM_ENDS = ("completed", "closed", "cancelled", "interrupted", "abandoned")
+
+
+class StreamScope(Protocol):
+    """One streamed call: ``pixel_llm.generate`` and ``chat {model}`` open until :meth:`end`.
+
+    Unlike the other scopes it is not a context manager: a stream outlives the call that opened
+    it, and its steps run whenever the caller asks for the next chunk. Each step of the pipeline
+    runs inside :meth:`activate`, which makes the innermost span started so far current for that
+    step only, never while the caller's own code runs between chunks. :meth:`start_chat` opens
+    the chat span (after encoding). :meth:`end` is idempotent and thread-safe: the first call
+    ends both spans, later ones do nothing, so every path that may end a stream (exhaustion,
+    close, cancellation, a finalizer on another thread, interpreter exit) can call it.
+    """
+
+    @property
+    def trace_id(self) -> str | None: ...
+
+    def activate(self) -> AbstractContextManager[object]: ...
+
+    def start_chat(self, request: ChatRequestInfo) -> None: ...
+
+    def first_chunk(self) -> None:
+        """The first content chunk arrived (time to first chunk)."""
+
+    def chunk(self) -> None:
+        """A later content chunk arrived (time per output chunk)."""
+
+    def response(self, info: ChatResponseInfo) -> None: ...
+
+    def end(
+        self,
+        *,
+        how: str,  # one of STREAM_ENDS
+        outcome: str,  # "success" | "fallback" | "error"
+        attempts: int,
+        fallback_strategy: str | None = None,
+        error: BaseException | None = None,
+    ) -> None: ...
+
+
 class PipelineObserver(Protocol):
     """Receives the pipeline's scopes. Implementations must never raise into the pipeline."""
 
@@ -119,6 +167,8 @@ class PipelineObserver(Protocol):
     ) -> AbstractContextManager[EncodeScope]: ...
 
     def chat(self, request: ChatRequestInfo) -> AbstractContextManager[ChatScope]: ...
+
+    def stream(self, *, model: str, batch_size: int, provider: str) -> StreamScope: ...
 
 
 class HttpScope(Protocol):
@@ -166,6 +216,29 @@ class _NoopScope:
     def attempts(self, count: int) -> None:
         return None
 
+    def activate(self) -> _NoopContext:
+        return _NOOP_CONTEXT
+
+    def start_chat(self, request: ChatRequestInfo) -> None:
+        return None
+
+    def first_chunk(self) -> None:
+        return None
+
+    def chunk(self) -> None:
+        return None
+
+    def end(
+        self,
+        *,
+        how: str,
+        outcome: str,
+        attempts: int,
+        fallback_strategy: str | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        return None
+
 
 _NOOP_SCOPE = _NoopScope()
 
@@ -199,6 +272,9 @@ class NoopObserver:
 
     def chat(self, request: ChatRequestInfo) -> _NoopContext:
         return _NOOP_CONTEXT
+
+    def stream(self, *, model: str, batch_size: int, provider: str) -> _NoopScope:
+        return _NOOP_SCOPE
 
 
 NOOP_OBSERVER: PipelineObserver = NoopObserver()

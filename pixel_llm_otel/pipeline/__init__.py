@@ -6,7 +6,9 @@ Modules: ``config`` (``HybridConfig`` and its sections ``CallDefaults``, ``Encod
 ``*_async`` names), ``_status`` (``PipelineHealth``, ``PipelineMetrics``), ``_core`` (the async
 pipeline of one caption, calling its collaborators through :mod:`pixel_llm_otel.protocols`),
 ``_batch`` (batches), ``_prompt`` (argument checks and messages), ``_cache_key`` (fallback-cache
-keys), ``result`` (``GenerateResult``).
+keys), ``result`` (``GenerateResult``, ``StreamResult``), ``_stream``
+(``AsyncCaptionStream``: one streamed caption), ``_stream_open`` (retry until the first chunk),
+``_stream_sync`` (``CaptionStream``, the blocking face; streams open at exit).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from ._cache_key import CacheKey, cache_key, image_digest
 from ._core import Encoded
 from ._prompt import DEFAULT_PROMPT
 from ._status import PipelineHealth, PipelineMetrics
+from ._stream import AsyncCaptionStream
+from ._stream_sync import CaptionStream
 from .config import (
     DEFAULT_MODEL,
     DEFAULT_URL,
@@ -25,15 +29,17 @@ from .config import (
     HybridConfig,
 )
 from .hybrid import HybridPixelLLM
-from .result import GenerateResult, Source, Usage
+from .result import GenerateResult, Source, StreamResult, Usage
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_PROMPT",
     "DEFAULT_URL",
+    "AsyncCaptionStream",
     "AsyncHybridPixelLLM",
     "CacheKey",
     "CallDefaults",
+    "CaptionStream",
     "Encoded",
     "EncoderSettings",
     "ErrorConfig",
@@ -43,6 +49,7 @@ __all__ = [
     "PipelineHealth",
     "PipelineMetrics",
     "Source",
+    "StreamResult",
     "Usage",
     "cache_key",
     "image_digest",

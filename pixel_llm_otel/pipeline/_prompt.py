@@ -74,6 +74,29 @@ def check_call(
     )
 
 
+def check_stream_limits(timeout: object, idle_timeout: object) -> tuple[float | None, float | None]:
+    """A stream's ``timeout`` and ``idle_timeout``: positive, finite seconds or ``None``."""
+    checked: list[float | None] = []
+    for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
+        if value is None:
+            checked.append(None)
+            continue
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValidationError(
+                field=name,
+                value=value,
+                expected="seconds > 0 or None",
+                code=ErrorCode.VALIDATION_RANGE,
+            )
+        checked.append(float(value))
+    return checked[0], checked[1]
+
+
 def check_images(images: object, *, name: str = "images") -> torch.Tensor:
     """A validated BCHW float tensor (a CHW image gets a batch dimension of 1)."""
     tensor = validate_image_tensor(images, name=name)

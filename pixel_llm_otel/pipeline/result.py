@@ -1,11 +1,12 @@
-"""``GenerateResult``: what one generate call produced, where it came from, and what it cost."""
+"""``GenerateResult`` (one generate call) and ``StreamResult`` (one streamed caption): what was
+produced, where it came from, and what it cost."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["GenerateResult", "Source", "Usage"]
+__all__ = ["GenerateResult", "Source", "StreamResult", "Usage"]
 
 #: Where the text came from: the LLM, one of the fallback strategies, or nowhere (``None``).
 Source = Literal["llm", "cache", "default", "custom"]
@@ -54,3 +55,39 @@ class GenerateResult:
         if self.source == "llm":
             return "success"
         return "fallback" if self.source is not None else "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamResult:
+    """How a streamed caption ended (the ``generate_result`` fields, plus the stream's own).
+
+    Attributes:
+        text: everything yielded, joined (the fallback's text when one served), or ``None``
+            when nothing was.
+        source: ``"llm"``, a fallback strategy, or ``None`` when nothing served.
+        attempts: HTTP attempts made before the first chunk (0: refused or nothing tried).
+        usage: token usage from the server's final usage chunk; ``None`` when it sent none
+            (never estimated).
+        finish_reason: the server's finish reason (``None`` unless the stream completed).
+        error: the error that ended the stream or forced the fallback, else ``None``.
+        trace_id: the W3C trace id of the stream's ``pixel_llm.generate`` span, when traced.
+        latency: seconds from the first step to the end.
+        end: ``completed``, ``closed``, ``cancelled``, ``interrupted`` or ``abandoned``.
+        chunks: how many chunks the caller was given.
+    """
+
+    text: str | None
+    source: Source | None
+    attempts: int = 0
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    error: BaseException | None = field(default=None, compare=False)
+    trace_id: str | None = None
+    latency: float = 0.0
+    end: str = "completed"
+    chunks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the stream completed with text (from the LLM or a fallback)."""
+        return self.end == "completed" and self.text is not None

@@ -73,6 +73,8 @@ class Instruments:
     fallback_invocations: Counter
     errors: Counter
     encoder_duration: Histogram
+    time_to_first_chunk: Histogram
+    time_per_output_chunk: Histogram
     coming: ComingInstruments | None = None
 
     @classmethod
@@ -141,6 +143,19 @@ class Instruments:
                 unit="s",
                 description="Duration of one vision encoder pass.",
                 explicit_bucket_boundaries_advisory=list(n.ENCODER_DURATION_BUCKETS),
+            ),
+            # streamed calls; semconv gives both the operation-duration boundaries
+            time_to_first_chunk=meter.create_histogram(
+                n.METRIC_TIME_TO_FIRST_CHUNK,
+                unit="s",
+                description="Time to receive the first chunk of a streamed response.",
+                explicit_bucket_boundaries_advisory=list(n.OPERATION_DURATION_BUCKETS),
+            ),
+            time_per_output_chunk=meter.create_histogram(
+                n.METRIC_TIME_PER_OUTPUT_CHUNK,
+                unit="s",
+                description="Time per output chunk after the first, end to end.",
+                explicit_bucket_boundaries_advisory=list(n.OPERATION_DURATION_BUCKETS),
             ),
         )
 

@@ -53,6 +53,7 @@ HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
@@ -87,6 +88,9 @@ BREAKER_TO_STATE: Final = "pixel_llm.circuit_breaker.to_state"
 BREAKER_REASON: Final = "pixel_llm.circuit_breaker.reason"
 BREAKER_STATE: Final = "pixel_llm.circuit_breaker.state"
 TELEMETRY_SIGNAL: Final = "pixel_llm.telemetry.signal"
+STREAM_END: Final = (
+    "pixel_llm.stream.end"  # completed | closed | cancelled | interrupted | abandoned
+)
 
 OUTCOME_SUCCESS: Final = "success"
 OUTCOME_FALLBACK: Final = "fallback"
@@ -96,6 +100,8 @@ BREAKER_STATES: Final = ("closed", "open", "half_open")
 # --- metrics ----------------------------------------------------------------------------------
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
 METRIC_GENERATE_REQUESTS: Final = "pixel_llm.generate.requests"
 METRIC_GENERATE_DURATION: Final = "pixel_llm.generate.duration"
 METRIC_RETRY_ATTEMPTS: Final = "pixel_llm.retry.attempts"

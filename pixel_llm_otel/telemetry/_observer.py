@@ -29,6 +29,7 @@ from ._metrics import Instruments
 from ._names_mode import NameMode
 from ._safety import report_failure
 from ._scope import CACHE_MAX, AttributeCache, Attrs, Scope
+from ._stream import OTelStreamScope
 
 __all__ = ["OTelObserver"]
 
@@ -205,6 +206,11 @@ class _ChatPlan:
         return found
 
 
+def chat_plan(obs: OTelObserver, request: ChatRequestInfo) -> _ChatPlan:
+    """The shared plan (span name, attribute sets) of chat scopes with ``request``'s settings."""
+    return obs.span_attributes.get(_chat_key(request), lambda: _ChatPlan(request))
+
+
 def _chat_key(request: ChatRequestInfo) -> tuple[Any, ...]:
     return (request.model, request.provider, request.server_address, request.server_port,
             request.max_tokens, request.temperature)  # fmt: skip
@@ -357,3 +363,8 @@ class OTelObserver:
         if not is_instrumentation_enabled():
             return NOOP_OBSERVER.chat(request)
         return _ChatScope(self, request)
+
+    def stream(self, *, model: str, batch_size: int, provider: str) -> Any:
+        if not is_instrumentation_enabled():
+            return NOOP_OBSERVER.stream(model=model, batch_size=batch_size, provider=provider)
+        return OTelStreamScope(self, model=model, batch_size=batch_size)
