@@ -25,7 +25,6 @@ cannot be taken back.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -55,23 +54,6 @@ class StreamProgress:
         return self.content_chunks > 0
 
 
-if sys.version_info >= (3, 11):
-
-    async def _next_within(events: AsyncIterator[str], when: float | None) -> str:
-        if when is None:
-            return await anext(events)
-        async with asyncio.timeout_at(when):
-            return await anext(events)
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _next_within(events: AsyncIterator[str], when: float | None) -> str:
-        if when is None:
-            return await anext(events)
-        remaining = max(0.0, when - asyncio.get_running_loop().time())
-        return await asyncio.wait_for(anext(events), remaining)
-
-
 def interruption(
     exc: PixelLMError, progress: StreamProgress, ctx: Mapping[str, Any]
 ) -> PixelLMError:
@@ -84,10 +66,14 @@ def interruption(
 class ChunkReader:
     """Async iterator over the chunks of ``events`` until ``[DONE]``; the typed ending otherwise.
 
-    ``deadline`` is a time on the running loop's clock (``loop.time()``); ``idle_timeout`` bounds
-    the wait for each event. Errors are the ordinary ones: the caller turns them into
-    :class:`StreamInterrupted` with :func:`interruption` once ``progress.started``. A class, not
-    a generator, so nothing is left suspended when the caller stops early.
+    The timers are aiohttp's, set on the request by the caller: ``sock_read`` = the idle
+    timeout (bounds every wait for the next bytes), ``total`` = the stream's budget (fires at
+    ``deadline``, a time on the loop's clock); no timer of its own per event, which would cost a
+    scheduled callback per chunk. A timeout is typed by the clock: ``ERR_TIMEOUT_TOTAL`` once
+    the deadline has passed, ``ERR_TIMEOUT_READ`` otherwise. Errors are the ordinary ones: the
+    caller turns them into :class:`StreamInterrupted` with :func:`interruption` once
+    ``progress.started``. A class, not a generator, so nothing is left suspended when the caller
+    stops early.
     """
 
     __slots__ = ("_ctx", "_deadline", "_decode", "_events", "_idle", "_loop", "_progress")
@@ -114,16 +100,16 @@ class ChunkReader:
         return self
 
     async def __anext__(self) -> StreamChunk:
-        loop, deadline, progress = self._loop, self._deadline, self._progress
-        when = _bound(loop.time(), self._idle, deadline)
+        progress = self._progress
         try:
-            data = await _next_within(self._events, when)
+            data = await self._events.__anext__()
         except StopAsyncIteration:
             raise self._ended() from None
         except (asyncio.TimeoutError, TimeoutError) as exc:
             if isinstance(exc, PixelLMError):
                 raise
-            raise timeout_error(loop.time(), deadline, self._idle, self._ctx, exc) from exc
+            now = self._loop.time()
+            raise timeout_error(now, self._deadline, self._idle, self._ctx, exc) from exc
         if data == DONE:
             raise StopAsyncIteration
         progress.events += 1
@@ -149,14 +135,6 @@ class ChunkReader:
             code=ErrorCode.CONNECTION_RESET,
             context=self._ctx,
         )
-
-
-def _bound(now: float, idle_timeout: float | None, deadline: float | None) -> float | None:
-    """The time the next event must arrive by."""
-    idle = None if idle_timeout is None else now + idle_timeout
-    if deadline is None:
-        return idle
-    return deadline if idle is None else min(idle, deadline)
 
 
 def timeout_error(

@@ -235,6 +235,53 @@ def _checked_chat_completion(data: object) -> ChatCompletion:
 
 def parse_stream_chunk(data: object) -> StreamChunk:
     """Parse one ``chat.completion.chunk`` event (``choices`` may be empty)."""
+    fast = _fast_stream_chunk(data)
+    if fast is not None:
+        return fast
+    return _checked_stream_chunk(data)
+
+
+def _fast_stream_chunk(data: object) -> StreamChunk | None:
+    """The common chunk (one choice with a delta, no usage), checked without building JSON paths.
+
+    Exact ``dict`` / ``str`` / ``int`` types only; anything else returns ``None`` and goes the
+    checked way, which names the JSON path of a problem. Same checks, same result.
+    """
+    if type(data) is not dict:
+        return None
+    raw_choices = data.get("choices")
+    if type(raw_choices) is not list or len(raw_choices) != 1 or data.get("usage") is not None:
+        return None
+    choice = raw_choices[0]
+    if type(choice) is not dict:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    index = choice.get("index", 0)
+    role = delta.get("role")
+    content = delta.get("content")
+    finish = choice.get("finish_reason")
+    chunk_id = data.get("id")
+    model = data.get("model")
+    created = data.get("created")
+    if not (
+        type(index) is int
+        and index >= 0
+        and (role is None or type(role) is str)
+        and (content is None or type(content) is str)
+        and (finish is None or type(finish) is str)
+        and (chunk_id is None or type(chunk_id) is str)
+        and (model is None or type(model) is str)
+        and (created is None or type(created) is int)
+    ):
+        return None
+    return StreamChunk(
+        chunk_id, model, created, (StreamChoice(index, role, content, finish),), None
+    )
+
+
+def _checked_stream_chunk(data: object) -> StreamChunk:
     obj = _object(data, "$")
     raw_choices = _list(obj.get("choices", []), "$.choices")
     choices = []

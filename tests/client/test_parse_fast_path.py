@@ -1,4 +1,4 @@
-"""The fast response parser agrees with the checked one wherever it accepts a body."""
+"""The fast response and stream-chunk parsers agree with the checked ones wherever they accept."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from pixel_llm_otel.client._types import (
     ResponseShapeError,
     _checked_chat_completion,
+    _checked_stream_chunk,
     _fast_chat_completion,
+    _fast_stream_chunk,
 )
 
 _VALUES: list[object] = [None, 0, 1, -1, True, False, 1.5, "", "x", [], {}, [1], {"a": 1}]
@@ -97,3 +99,54 @@ def test_fast_path_matches_checked_parser() -> None:
 def test_fast_path_declines_unusable_bodies(body: object) -> None:
     """Bodies the checked parser rejects never come out of the fast path."""
     assert _fast_chat_completion(body) is None
+
+
+_CHUNK: dict[str, Any] = {
+    "id": "c1",
+    "object": "chat.completion.chunk",
+    "model": "m",
+    "created": 1,
+    "choices": [{"index": 0, "delta": {"role": None, "content": "hi"}, "finish_reason": None}],
+    "usage": None,
+}
+_CHUNK_PATHS: list[tuple[str | int, ...]] = [
+    ("id",),
+    ("model",),
+    ("created",),
+    ("choices",),
+    ("usage",),
+    ("choices", 0),
+    ("choices", 0, "index"),
+    ("choices", 0, "delta"),
+    ("choices", 0, "finish_reason"),
+    ("choices", 0, "delta", "role"),
+    ("choices", 0, "delta", "content"),
+]
+
+
+def _checked_chunk(body: object) -> object:
+    try:
+        return _checked_stream_chunk(body)
+    except ResponseShapeError:
+        return "rejected"
+
+
+def test_stream_chunk_fast_path_matches_checked_parser() -> None:
+    """On ~3,000 valid and mutated stream chunks the fast path returns exactly what the checked
+    parser returns, or declines (None)."""
+    bodies: list[object] = [_CHUNK]
+    bodies += [_mutate(_CHUNK, p, v) for p in _CHUNK_PATHS for v in [*_VALUES, _DROP]]
+    rng = random.Random(1)
+    for _ in range(3000):
+        body: Any = _CHUNK
+        for path in rng.sample(_CHUNK_PATHS, rng.randint(1, 3)):
+            with contextlib.suppress(KeyError, TypeError, IndexError):
+                body = _mutate(body, path, rng.choice([*_VALUES, _DROP]))
+        bodies.append(body)
+    taken = 0
+    for body in bodies:
+        fast = _fast_stream_chunk(body)
+        if fast is not None:
+            taken += 1
+            assert fast == _checked_chunk(body), body
+    assert taken > 100
