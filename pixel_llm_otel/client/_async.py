@@ -191,7 +191,8 @@ class LMStudioClient:
     ) -> AsyncGenerator[StreamChunk, None]:
         """``POST /chat/completions`` with ``stream: true``: yields each chunk as it arrives.
 
-        ``idle_timeout``: seconds allowed between events (``None``: ``read_timeout``);
+        ``idle_timeout``: seconds allowed without any new bytes (``sock_read``; ``None``:
+        ``read_timeout``);
         ``timeout``: seconds for the whole stream from this call, connect included (``None``:
         ``total_timeout``). Usage arrives in a final chunk without choices when the server honours
         ``stream_options.include_usage`` (llama.cpp does not: then no chunk has usage).

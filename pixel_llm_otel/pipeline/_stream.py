@@ -275,7 +275,7 @@ class AsyncCaptionStream:
             model = core.config.lm_studio_model
             core.fallback.remember(CacheKey(model, self._options.prompt, self._digest), text)
         if scope is not None:
-            outcome = _outcome(how, result)
+            outcome = result.outcome
             if (how == "completed" and source == "llm") or (self._parts and not served):
                 scope.response(self._response_info(text))
             scope.end(
@@ -297,9 +297,3 @@ class AsyncCaptionStream:
             output_tokens=usage.output_tokens if usage else None,
             output_text=text,
         )
-
-
-def _outcome(how: str, result: StreamResult) -> str:
-    if how == "interrupted" or result.text is None:
-        return "error"
-    return "fallback" if result.source not in (None, "llm") else "success"

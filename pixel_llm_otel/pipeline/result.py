@@ -91,3 +91,11 @@ class StreamResult:
     def ok(self) -> bool:
         """True when the stream completed with text (from the LLM or a fallback)."""
         return self.end == "completed" and self.text is not None
+
+    @property
+    def outcome(self) -> str:
+        """As ``GenerateResult.outcome`` (``pixel_llm.outcome``): an interrupted stream is an
+        ``"error"``; one the caller stopped early is a ``"success"`` (it got what it read)."""
+        if self.end == "interrupted" or self.text is None:
+            return "error"
+        return "success" if self.source == "llm" else "fallback"

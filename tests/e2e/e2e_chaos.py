@@ -11,6 +11,8 @@ fallback; `chaos`: breaker opens on 3 failures):
     probe       main, image D after the cooldown: open -> half_open -> closed, llm answers
     error       strict: 503 x3 -> RetryExhausted reaches the caller (outcome error)
     malformed   strict: 200 with malformed JSON x3 -> RetryExhausted, outcome error
+    stream      strict, streamed: completed chunk by chunk (time to first chunk, per chunk)
+    stream-cut  strict, streamed: reset after two words -> StreamInterrupted, outcome error
     chaos-N     chaos: the seeded `chaos` scenario (5xx, 429, hangs, resets, bad bodies, latency)
 """
 
@@ -24,7 +26,16 @@ from typing import Any
 import torch
 from e2e_support import MODEL
 
-from pixel_llm_otel.pipeline import ErrorConfig, GenerateResult, HybridPixelLLM
+from pixel_llm_otel.errors import StreamInterrupted
+from pixel_llm_otel.pipeline import (
+    CaptionStream,
+    ErrorConfig,
+    GenerateResult,
+    HybridPixelLLM,
+    StreamResult,
+)
+from pixel_llm_otel.pipeline._prompt import check_call, check_images
+from pixel_llm_otel.pipeline._stream import AsyncCaptionStream
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreakerConfig
 from pixel_llm_otel.resilience.fallback import FallbackConfig
 from pixel_llm_otel.resilience.retry import RetryConfig
@@ -42,7 +53,7 @@ class ChaosRun:
     service: str
     prompt: str
     api_key: str
-    results: dict[str, GenerateResult] = field(default_factory=dict)
+    results: dict[str, GenerateResult | StreamResult] = field(default_factory=dict)
     requests: tuple[RequestRecord, ...] = ()
     started_at: float = 0.0
     finished_at: float = 0.0
@@ -69,6 +80,25 @@ def _retry(attempts: int) -> RetryConfig:
 
 def _image(seed: int) -> torch.Tensor:
     return torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def _streamed(llm: HybridPixelLLM, image: torch.Tensor, prompt: str) -> StreamResult:
+    """Read a streamed caption to its end (an interruption is part of the story)."""
+    options = check_call(llm.config, prompt, None, None, False)
+    stream = CaptionStream(
+        llm._runner,
+        AsyncCaptionStream(
+            llm._core, check_images(image), options, timeout=None, idle_timeout=None
+        ),
+    )
+    with stream:
+        try:
+            for _ in stream:
+                pass
+        except StreamInterrupted:
+            pass
+    assert stream.result is not None
+    return stream.result
 
 
 def run_chaos(sim: SimulatorThread, service: str, prompt: str, api_key: str) -> ChaosRun:
@@ -137,6 +167,10 @@ def run_chaos(sim: SimulatorThread, service: str, prompt: str, api_key: str) -> 
         run.results["error"] = strict.generate_result(_image(5), prompt)
         sim.script(["malformed_json"] * 3)
         run.results["malformed"] = strict.generate_result(_image(6), prompt)
+        sim.script(["ok"])
+        run.results["stream"] = _streamed(strict, _image(7), prompt)
+        sim.script([{"kind": "stream_reset", "after": 3}])
+        run.results["stream-cut"] = _streamed(strict, _image(8), prompt)
         sim.set_scenario("chaos", seed=CHAOS_SEED)
         for i in range(CHAOS_CALLS):
             run.results[f"chaos-{i}"] = chaos.generate_result(_image(100 + i % 4), prompt)

@@ -78,12 +78,16 @@ CONTRACT_LABELS: dict[str, set[str]] = {
         "pixel_llm_error_category",
     },
     "pixel_llm_encoder_duration_seconds": {"pixel_llm_encoder_device"},
+    "gen_ai_client_operation_time_to_first_chunk_seconds": _GEN_AI | {"error_type"},
+    "gen_ai_client_operation_time_per_output_chunk_seconds": _GEN_AI | {"error_type"},
 }
 HISTOGRAMS = {
     "gen_ai_client_operation_duration_seconds",
     "gen_ai_client_token_usage",
     "pixel_llm_generate_duration_seconds",
     "pixel_llm_encoder_duration_seconds",
+    "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "gen_ai_client_operation_time_per_output_chunk_seconds",
 }
 
 
@@ -159,6 +163,8 @@ def trace_of(stack: Stack, run: ChaosRun, step: str, min_spans: int) -> dict[str
         ("probe", ONE_POST),
         ("error", THREE_POSTS),
         ("malformed", THREE_POSTS),
+        ("stream", ONE_POST),
+        ("stream-cut", ONE_POST),
     ],
 )
 def test_trace_tree_in_jaeger(
@@ -172,6 +178,25 @@ def test_trace_tree_in_jaeger(
     assert "service.version" in tags(process)
     generate = root(trace)
     assert tags(generate)["pixel_llm.outcome"] == chaos_run.results[step].outcome
+
+
+@pytest.mark.parametrize(
+    ("step", "end", "status"),
+    [("stream", "completed", None), ("stream-cut", "interrupted", "ERROR")],
+)
+def test_streamed_call_trace(
+    chaos_run: ChaosRun, e2e_stack: Stack, step: str, end: str, status: str | None
+) -> None:
+    """A streamed caption's chat span: stream flag, time to first chunk, how the stream ended."""
+    trace = trace_of(e2e_stack, chaos_run, step, min_spans=tree_size(ONE_POST))
+    (chat,) = spans_named(trace, CHAT)
+    chat_tags = tags(chat)
+    assert chat_tags["gen_ai.request.stream"] is True
+    assert chat_tags["pixel_llm.stream.end"] == end
+    assert 0 < chat_tags["gen_ai.response.time_to_first_chunk"] < chat["duration"] / 1e6
+    assert chat_tags.get("otel.status_code") == status
+    if status is not None:
+        assert chat_tags["error.type"] == "StreamInterrupted"
 
 
 def test_retried_call_trace(chaos_run: ChaosRun, e2e_stack: Stack) -> None:
