@@ -8,7 +8,7 @@ streams, ``concurrency`` at a time, and counts the content chunks (one word = on
 
 - plain: one aiohttp session; per stream, POST the same body the pipeline sends (stream=true,
   include_usage), split the SSE lines, ``json.loads`` each event, stop at ``[DONE]``;
-- pipeline, telemetry off: ``AsyncCaptionStream`` (the pipeline's streaming path: argument
+- pipeline, telemetry off: ``llm.stream_async(image)`` (the pipeline's streaming path: argument
   checks, a stand-in encoder and the image digest, breaker permit, retry until the first chunk,
   the client's typed stream reader with idle timeout and deadline, result and cache), no-op
   observer;
@@ -43,8 +43,8 @@ import torch
 
 from pixel_llm_otel.client._payload import build_chat_payload, encode_json
 from pixel_llm_otel.monitoring import StructuredLogger
-from pixel_llm_otel.pipeline import DEFAULT_PROMPT, AsyncCaptionStream, HybridPixelLLM
-from pixel_llm_otel.pipeline._prompt import build_messages, check_call, check_images
+from pixel_llm_otel.pipeline import DEFAULT_PROMPT, HybridPixelLLM
+from pixel_llm_otel.pipeline._prompt import build_messages
 
 MODEL = "sim-model"
 GOAL_PIPELINE = 0.5
@@ -169,10 +169,7 @@ async def bench(url: str, concurrency: int, streams: int, rounds: int) -> int:
         max_concurrency=max(16, concurrency),
         logger=StructuredLogger("bench", stream=io.StringIO()),
     )
-    core = llm._core
-    options = check_call(llm.config, None, None, None, False)
-    batch = check_images(image)
-    summary = StandInEncoder().summarize(batch.mean(dim=(2, 3)))[0]
+    summary = StandInEncoder().summarize(image.unsqueeze(0).mean(dim=(2, 3)))[0]
     body = encode_json(
         build_chat_payload(
             build_messages(DEFAULT_PROMPT, summary),
@@ -207,7 +204,7 @@ async def bench(url: str, concurrency: int, streams: int, rounds: int) -> int:
             return tokens
 
         async def pipeline() -> int:
-            stream = AsyncCaptionStream(core, batch, options, timeout=None, idle_timeout=None)
+            stream = llm.stream_async(image)
             tokens = 0
             async with stream:
                 async for _ in stream:

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ErrorCode, ValidationError
 from ._batch import caption_batch, check_batch
 from ._core import Encoded, PipelineCore
-from ._prompt import CallOptions, check_call, check_images
+from ._prompt import CallOptions, check_call, check_idle_timeout, check_images
 from ._status import PipelineHealth, PipelineMetrics
+from ._stream import AsyncCaptionStream
 from .config import HybridConfig
 from .result import GenerateResult
 
@@ -166,6 +167,44 @@ class AsyncHybridPixelLLM:
             timeout=timeout,
         )
         return result.text
+
+    def stream(
+        self,
+        images: torch.Tensor,
+        prompt: str | None = None,
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        raise_on_failure: bool = False,
+        deadline: Seconds | None = None,
+        timeout: Seconds | None = None,
+        idle_timeout: Seconds | None = None,
+    ) -> AsyncCaptionStream:
+        """Caption ``images`` as a stream of text chunks::
+
+            async with llm.stream(image) as stream:
+                async for chunk in stream:
+                    show(chunk)
+            result = stream.result  # text, source, attempts, usage, finish_reason, error, ...
+
+        Retry, breaker admission and fallback apply until the first content chunk (a fallback's
+        text is the one chunk); after it a failure raises ``StreamInterrupted`` and is not
+        retried (see the error guide's streaming section). ``deadline`` (alias ``timeout``)
+        bounds the whole stream (default: the retry deadline), ``idle_timeout`` each wait for
+        more of it (default: ``read_timeout``). Not a coroutine: nothing happens until the first
+        chunk is asked for. Bad input raises ``ValidationError`` here.
+        """
+        self._core.check_open()
+        try:
+            options = self._options(
+                prompt, max_tokens, temperature, raise_on_failure, deadline, timeout
+            )
+            batch = check_images(images)
+            idle = check_idle_timeout(idle_timeout)
+        except ValidationError as exc:
+            self._core.reject(exc)  # still one generate span and one counted request
+            raise
+        return AsyncCaptionStream(self._core, batch, options, idle_timeout=idle)
 
     async def generate_encoded(
         self,

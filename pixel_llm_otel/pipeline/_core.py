@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..protocols import ImageEncoder
     from .config import HybridConfig
 
-__all__ = ["Encoded", "PipelineCore"]
+__all__ = ["Encoded", "PipelineCore", "closed_error"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -250,7 +250,7 @@ class PipelineCore:
                 raise
             except Exception as exc:
                 if self.closed or isinstance(exc, ClientClosedError):
-                    closed = _closed_error(exc)
+                    closed = closed_error(exc)
                     scope.finish(outcome="error", attempts=tries.count, error=closed)
                     raise closed from exc
                 digest = ready.digest if ready is not None else await digest_or_none(images)
@@ -380,7 +380,7 @@ class PipelineCore:
         )
 
 
-def _closed_error(exc: Exception) -> ClientClosedError:
+def closed_error(exc: Exception) -> ClientClosedError:
     """The error of a call the pipeline's close overtook (or that ran into a closed client)."""
     if isinstance(exc, ClientClosedError):
         return exc

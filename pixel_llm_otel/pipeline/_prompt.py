@@ -15,7 +15,14 @@ if TYPE_CHECKING:
 
     from .config import CallDefaults
 
-__all__ = ["DEFAULT_PROMPT", "MAX_TOKENS_LIMIT", "CallOptions", "build_messages", "check_call"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "MAX_TOKENS_LIMIT",
+    "CallOptions",
+    "build_messages",
+    "check_call",
+    "check_idle_timeout",
+]
 
 DEFAULT_PROMPT = "Describe this image in one or two sentences."
 
@@ -74,27 +81,10 @@ def check_call(
     )
 
 
-def check_stream_limits(timeout: object, idle_timeout: object) -> tuple[float | None, float | None]:
-    """A stream's ``timeout`` and ``idle_timeout``: positive, finite seconds or ``None``."""
-    checked: list[float | None] = []
-    for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout)):
-        if value is None:
-            checked.append(None)
-            continue
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ValidationError(
-                field=name,
-                value=value,
-                expected="seconds > 0 or None",
-                code=ErrorCode.VALIDATION_RANGE,
-            )
-        checked.append(float(value))
-    return checked[0], checked[1]
+def check_idle_timeout(value: object) -> float | None:
+    """A stream's ``idle_timeout``: seconds (or a timedelta) > 0, or ``None`` (the client's
+    ``read_timeout``)."""
+    return None if value is None else to_seconds("idle_timeout", value, positive=True)
 
 
 def check_images(images: object, *, name: str = "images") -> torch.Tensor:

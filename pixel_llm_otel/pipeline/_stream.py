@@ -31,10 +31,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, cast
 
 from .. import hooks
-from ..errors import StreamInterrupted
+from ..errors import ClientClosedError, StreamInterrupted
 from ._cache_key import CacheKey
+from ._core import closed_error
 from ._prompt import CallOptions, build_messages
-from ._stream_open import Facts, open_stream, retry_deadline
+from ._stream_open import Facts, open_stream, stream_budget
 from ._stream_sync import track, untrack
 from .result import Source, StreamResult
 
@@ -65,13 +66,11 @@ class AsyncCaptionStream:
         images: torch.Tensor,
         options: CallOptions,
         *,
-        timeout: float | None,
         idle_timeout: float | None,
     ) -> None:
         self._core = core
         self._images = images
         self._options = options
-        self._timeout = timeout
         self._idle_timeout = idle_timeout
         self._scope: hooks.StreamScope | None = None
         self._chunks: AsyncIterator[StreamChunk] | None = None
@@ -150,7 +149,7 @@ class AsyncCaptionStream:
             batch_size=int(self._images.shape[0]),
         )
         loop = asyncio.get_running_loop()
-        budget = self._timeout if self._timeout is not None else retry_deadline(core)
+        budget = stream_budget(core, options)
         deadline = None if budget is None else loop.time() + budget
         try:
             with scope.activate():
@@ -176,6 +175,10 @@ class AsyncCaptionStream:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if core.closed or isinstance(exc, ClientClosedError):
+                closed = closed_error(exc)
+                self._end("completed", error=closed)
+                raise closed from exc
             return await self._fall_back(exc, self._digest)
         self._chunks = chunks
         if first is None:  # completed without any content (e.g. max_tokens=0)

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..client import StreamChunk
     from ._core import PipelineCore
 
-__all__ = ["Facts", "open_stream", "retry_deadline"]
+__all__ = ["Facts", "open_stream", "stream_budget"]
 
 
 class _Attempts(Protocol):
@@ -50,7 +50,9 @@ class Facts:
                 self.finish_reason = choice.finish_reason
         usage = chunk.usage
         if usage is not None:
-            self.usage = Usage(usage.prompt_tokens, usage.completion_tokens)
+            self.usage = Usage(
+                input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
+            )
 
 
 def _no_content_error() -> APIError:
@@ -60,8 +62,10 @@ def _no_content_error() -> APIError:
     )
 
 
-def retry_deadline(core: PipelineCore) -> float | None:
-    """The retry policy's deadline in seconds: by default a stream's whole budget."""
+def stream_budget(core: PipelineCore, options: CallOptions) -> float | None:
+    """Seconds the whole stream may take: the call's ``deadline``, else the retry deadline."""
+    if options.deadline is not None:
+        return options.deadline
     deadline = core.retry.config.deadline
     if deadline is None:
         return None
@@ -118,6 +122,7 @@ async def open_stream(
     semaphore = state.semaphore
     await semaphore.acquire()  # bounds concurrent stream openings like generate calls
     try:
-        return await core.retry.call_async(attempt)
+        budget = None if deadline is None else max(deadline - loop.time(), 1e-3)
+        return await core.retry.run_async(attempt, deadline=budget)
     finally:
         semaphore.release()

@@ -18,16 +18,19 @@ negative ``max_tokens``) raises :class:`~pixel_llm_otel.errors.ValidationError` 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from .._sync_facade import SyncFacade, blocking, delegate
 from ..client._config import DEFAULT_MAX_RESPONSE_BYTES
 from ._async import AsyncHybridPixelLLM, merge_config
 from ._status import PipelineMetrics
+from ._stream import AsyncCaptionStream
+from ._stream_sync import CaptionStream
 from .config import DEFAULT_MODEL, DEFAULT_URL, ErrorConfig, HybridConfig
 
 if TYPE_CHECKING:
@@ -44,6 +47,34 @@ _CLOSE_S = 10.0
 
 _Async = AsyncHybridPixelLLM
 
+P = ParamSpec("P")
+
+
+def _blocking_stream(
+    method: Callable[Concatenate[AsyncHybridPixelLLM, P], AsyncCaptionStream],
+) -> Callable[Concatenate[HybridPixelLLM, P], CaptionStream]:
+    """``HybridPixelLLM.stream``: the async stream, read chunk by chunk on the private loop
+    (``with llm.stream(image) as s: for chunk in s: ...``; ``s.result`` at the end)."""
+
+    @functools.wraps(method)
+    def sync(self: HybridPixelLLM, /, *args: P.args, **kwargs: P.kwargs) -> CaptionStream:
+        runner = self._loop_runner()
+        return CaptionStream(runner, method(self._target, *args, **kwargs))
+
+    return sync
+
+
+def _same_stream(
+    method: Callable[Concatenate[AsyncHybridPixelLLM, P], AsyncCaptionStream],
+) -> Callable[Concatenate[HybridPixelLLM, P], AsyncCaptionStream]:
+    """``HybridPixelLLM.stream_async``: the async stream itself, read on the caller's loop."""
+
+    @functools.wraps(method)
+    def forward(self: HybridPixelLLM, /, *args: P.args, **kwargs: P.kwargs) -> AsyncCaptionStream:
+        return method(self._target, *args, **kwargs)
+
+    return forward
+
 
 class HybridPixelLLM(SyncFacade):
     """Caption images with a vision encoder and an LLM server, degrading gracefully.
@@ -56,7 +87,9 @@ class HybridPixelLLM(SyncFacade):
     failure log lines (default: a shared JSON logger on stderr, WARNING and up).
 
     Every method of :class:`AsyncHybridPixelLLM` exists here twice: blocking under its own name
-    (``generate``), and async under the original ``*_async`` name (``generate_async``).
+    (``generate``), and async under the original ``*_async`` name (``generate_async``);
+    ``stream`` gives a :class:`CaptionStream` (blocking iterator), ``stream_async`` the
+    :class:`AsyncCaptionStream`.
     ``async_pipeline`` is the async object itself.
     """
 
@@ -173,6 +206,10 @@ class HybridPixelLLM(SyncFacade):
     generate_batch_results_async = delegate(_Async.generate_batch_results)
     health_async = delegate(_Async.health)
     check_lm_studio_available_async = delegate(_Async.check_lm_studio_available)
+
+    # --- streams: the blocking one reads each chunk on the private loop ---------------------
+    stream = _blocking_stream(_Async.stream)
+    stream_async = _same_stream(_Async.stream)
 
     # --- no I/O ---------------------------------------------------------------------------
     def get_error_metrics(self) -> PipelineMetrics:

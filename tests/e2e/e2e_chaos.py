@@ -27,15 +27,7 @@ import torch
 from e2e_support import MODEL
 
 from pixel_llm_otel.errors import StreamInterrupted
-from pixel_llm_otel.pipeline import (
-    CaptionStream,
-    ErrorConfig,
-    GenerateResult,
-    HybridPixelLLM,
-    StreamResult,
-)
-from pixel_llm_otel.pipeline._prompt import check_call, check_images
-from pixel_llm_otel.pipeline._stream import AsyncCaptionStream
+from pixel_llm_otel.pipeline import ErrorConfig, GenerateResult, HybridPixelLLM, StreamResult
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreakerConfig
 from pixel_llm_otel.resilience.fallback import FallbackConfig
 from pixel_llm_otel.resilience.retry import RetryConfig
@@ -84,14 +76,7 @@ def _image(seed: int) -> torch.Tensor:
 
 def _streamed(llm: HybridPixelLLM, image: torch.Tensor, prompt: str) -> StreamResult:
     """Read a streamed caption to its end (an interruption is part of the story)."""
-    options = check_call(llm.config, prompt, None, None, False)
-    stream = CaptionStream(
-        llm._runner,
-        AsyncCaptionStream(
-            llm._core, check_images(image), options, timeout=None, idle_timeout=None
-        ),
-    )
-    with stream:
+    with llm.stream(image, prompt) as stream:
         try:
             for _ in stream:
                 pass

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from pixel_llm_otel.pipeline import AsyncCaptionStream, CaptionStream, HybridPixelLLM
+from pixel_llm_otel.pipeline import HybridPixelLLM
 from pixel_llm_otel.resilience import CircuitBreakerConfig, RetryConfig
 from pixel_llm_otel.telemetry import PixelLLMInstrumentor
 
@@ -128,36 +128,12 @@ def instrument() -> tuple[Captured, Callable[[], None]]:
     return Captured(exporter, reader, warnings), undo
 
 
-def stream_async(llm: HybridPixelLLM, image: torch.Tensor, **options: Any) -> AsyncCaptionStream:
-    """``llm.stream_async(image, **options)``, built the way the entry point builds it."""
-    from pixel_llm_otel.pipeline._prompt import check_call, check_images, check_stream_limits
-
-    timeout, idle = check_stream_limits(
-        options.pop("timeout", None), options.pop("idle_timeout", None)
-    )
-    call = check_call(
-        llm.config,
-        options.pop("prompt", None),
-        options.pop("max_tokens", None),
-        options.pop("temperature", None),
-        options.pop("raise_on_failure", False),
-    )
-    assert not options, options
-    return AsyncCaptionStream(
-        llm._core, check_images(image), call, timeout=timeout, idle_timeout=idle
-    )
-
-
-def stream(llm: HybridPixelLLM, image: torch.Tensor, **options: Any) -> CaptionStream:
-    """``llm.stream(image, **options)``: the blocking facade on the pipeline's loop thread."""
-    return CaptionStream(llm._runner, stream_async(llm, image, **options))
-
-
 def connections_in_use(llm: HybridPixelLLM) -> int:
     """Connections the pipeline's HTTP clients (one per loop) have handed out."""
     total = 0
-    for state in list(llm._core._states.values()):
-        session = state.client._session
+    core = llm.async_pipeline._core
+    for entry in list(core.loops._entries.values()):
+        session = entry.value.client._session
         if session is not None and not session.closed:
             total += len(session.connector._acquired)
     return total

@@ -18,11 +18,10 @@ from stream_support import (
     Captured,
     connections_in_use,
     errors,
-    stream_async,
     wait_until,
 )
 
-from pixel_llm_otel.errors import ErrorCode, RetryExhausted, StreamInterrupted
+from pixel_llm_otel.errors import RetryExhausted, StreamInterrupted
 from pixel_llm_otel.pipeline import AsyncCaptionStream, HybridPixelLLM
 from pixel_llm_otel.sim import SimulatorServer
 
@@ -57,7 +56,7 @@ async def test_completed_stream(
 ) -> None:
     """Exhausted: completed, usage from the usage chunk, TTFC once, one gap per later chunk."""
     llm = make_llm()
-    async with stream_async(llm, image) as stream:
+    async with llm.stream_async(image) as stream:
         chunks = await read(stream)
     result = stream.result
     assert result is not None
@@ -96,7 +95,7 @@ async def test_caller_stops_early_is_closed(
     """break + context exit, aclose() or an error in the loop body: closed, success, no failure."""
     sim.script([{"kind": "stream_stall", "after": 4, "seconds": LONG}])  # holds the connection
     llm = make_llm()
-    stream = stream_async(llm, image)
+    stream = llm.stream_async(image)
     if how == "break-in-context":
         async with stream:
             assert len(await read(stream, 2)) == 2
@@ -135,7 +134,7 @@ async def test_cancelled_task(
     """The consuming task cancelled mid-stream: cancelled, not an error, not a breaker failure."""
     sim.script([{"kind": "stream_stall", "after": 3, "seconds": LONG}])
     llm = make_llm()
-    stream = stream_async(llm, image)
+    stream = llm.stream_async(image)
     first = asyncio.Event()
 
     async def consume() -> None:
@@ -189,7 +188,7 @@ async def test_interrupted_after_the_first_chunk(
     """A failure after content raises StreamInterrupted, no retry: ERROR span, breaker failure."""
     sim.script([step, "ok"])
     llm = make_llm()
-    stream = stream_async(llm, image, **options)
+    stream = llm.stream_async(image, **options)
     chunks: list[str] = []
     with pytest.raises(StreamInterrupted) as info:
         async with stream:
@@ -235,7 +234,7 @@ async def test_failures_before_content_are_retried(
         ]
     )
     llm = make_llm(error_config=errors(attempts=5))
-    async with stream_async(llm, image) as stream:
+    async with llm.stream_async(image) as stream:
         chunks = await read(stream)
     result = stream.result
     assert result is not None
@@ -260,7 +259,7 @@ async def test_fallback_before_the_first_chunk_is_the_one_chunk(
     """Every attempt fails before content: the default fallback is the stream's single chunk."""
     sim.script(["stream_empty"] * 3)
     llm = make_llm(error_config=errors(attempts=3, default_value="(no caption)"))
-    async with stream_async(llm, image) as stream:
+    async with llm.stream_async(image) as stream:
         chunks = await read(stream)
     assert chunks == ["(no caption)"]
     result = stream.result
@@ -296,7 +295,7 @@ async def test_nothing_served(
     """No fallback: no chunk and result.error, or the typed error with raise_on_failure."""
     sim.script(["503"] * 2)
     llm = make_llm(error_config=errors(attempts=2))
-    stream = stream_async(llm, image, raise_on_failure=raise_on_failure)
+    stream = llm.stream_async(image, raise_on_failure=raise_on_failure)
     if raise_on_failure:
         with pytest.raises(RetryExhausted):
             await read(stream)
@@ -319,7 +318,7 @@ async def test_dropped_stream_is_abandoned_and_releases_everything(
     """A stream dropped unfinished is ended by the GC: abandoned, connection back, no failure."""
     sim.script([{"kind": "stream_stall", "after": 3, "seconds": LONG}])
     llm = make_llm()
-    stream = stream_async(llm, image)
+    stream = llm.stream_async(image)
     await read(stream, 1)
     assert connections_in_use(llm) == 1
     del stream
@@ -343,7 +342,7 @@ async def test_usage_absent_when_the_server_sends_none(
 
     await sim.set_scenario(FaultSpec(stream_usage=False))
     llm = make_llm()
-    async with stream_async(llm, image) as stream:
+    async with llm.stream_async(image) as stream:
         await read(stream)
     assert stream.result is not None
     assert stream.result.usage is None
@@ -360,7 +359,7 @@ async def test_caller_spans_between_chunks_are_not_ours(
     tracer = trace.get_tracer("caller", tracer_provider=None)
     llm = make_llm()
     seen: list[Any] = []
-    async with stream_async(llm, image) as stream:
+    async with llm.stream_async(image) as stream:
         async for _ in stream:
             seen.append(trace.get_current_span())
             with tracer.start_as_current_span("caller-work"):
@@ -376,7 +375,7 @@ async def test_caller_spans_between_chunks_are_not_ours(
         ({"idle_timeout": -1.0}, "idle_timeout"),
         ({"timeout": "5"}, "timeout"),
     ],
-    ids=["zero-timeout", "negative-idle", "text-timeout"],
+    ids=["zero-timeout", "negative-idle", "text-deadline"],
 )
 async def test_bad_stream_limits_raise_at_the_call(
     make_llm: Callable[..., HybridPixelLLM],
@@ -385,12 +384,12 @@ async def test_bad_stream_limits_raise_at_the_call(
     kwargs: dict[str, Any],
     field: str,
 ) -> None:
-    """timeout / idle_timeout must be seconds > 0: ValidationError naming the field, no request."""
+    """deadline / timeout / idle_timeout must be seconds > 0: ValidationError naming the field,
+    raised at the call, before any request."""
     from pixel_llm_otel.errors import ValidationError
 
     llm = make_llm()
     with pytest.raises(ValidationError) as info:
-        stream_async(llm, image, **kwargs)
+        llm.stream_async(image, **kwargs)
     assert info.value.field == field
-    assert info.value.code is ErrorCode.VALIDATION_RANGE
     assert sim.stats().total == 0

@@ -19,8 +19,6 @@ from stream_support import (
     Captured,
     connections_in_use,
     errors,
-    stream,
-    stream_async,
 )
 
 from pixel_llm_otel.errors import StreamInterrupted
@@ -38,7 +36,7 @@ async def _half_open(
     clock = ManualClock()
     llm = make_llm(error_config=errors(attempts=1, threshold=1), clock=clock)
     sim.script(["503"])
-    async with stream_async(llm, image) as opened:
+    async with llm.stream_async(image) as opened:
         assert [c async for c in opened] == []
     assert llm.circuit_breaker.state is CircuitState.OPEN
     clock.advance(31)
@@ -52,13 +50,13 @@ async def test_probe_closed_early_releases_the_slot(
     """A half-open probe the caller closes frees its slot, counts nothing; the next one closes."""
     llm, _ = await _half_open(make_llm, sim, image)
     sim.script([{"kind": "stream_stall", "after": 3, "seconds": LONG}])
-    async with stream_async(llm, image) as probe:
+    async with llm.stream_async(image) as probe:
         async for _ in probe:
             assert llm.circuit_breaker.snapshot().half_open_in_flight == 1
             break
     snap = llm.circuit_breaker.snapshot()
     assert (snap.state, snap.half_open_in_flight) == (CircuitState.HALF_OPEN, 0)
-    async with stream_async(llm, image) as second:
+    async with llm.stream_async(image) as second:
         assert "".join([c async for c in second])
     assert llm.circuit_breaker.state is CircuitState.CLOSED
     assert connections_in_use(llm) == 0
@@ -71,7 +69,7 @@ async def test_probe_interrupted_reopens(
     llm, _ = await _half_open(make_llm, sim, image)
     sim.script([{"kind": "stream_reset", "after": 3}])
     with pytest.raises(StreamInterrupted):
-        async with stream_async(llm, image) as probe:
+        async with llm.stream_async(image) as probe:
             async for _ in probe:
                 pass
     snap = llm.circuit_breaker.snapshot()
@@ -84,7 +82,7 @@ async def test_probe_abandoned_releases_the_slot(
     """A half-open probe dropped to the garbage collector frees its slot without counting."""
     llm, _ = await _half_open(make_llm, sim, image)
     sim.script([{"kind": "stream_stall", "after": 3, "seconds": LONG}])
-    probe = stream_async(llm, image)
+    probe = llm.stream_async(image)
     await probe.__anext__()
     del probe
     gc.collect()
@@ -97,11 +95,11 @@ def test_sync_facade_completes_and_closes(
 ) -> None:
     """``with stream(...)`` / ``for``: chunks on the loop thread, then a complete result."""
     llm = make_sync_llm()
-    with stream(llm, image) as s:
+    with llm.stream(image) as s:
         chunks = list(s)
     assert s.result is not None
     assert (s.result.end, s.result.text) == ("completed", "".join(chunks))
-    with stream(llm, image) as s:
+    with llm.stream(image) as s:
         for _ in s:
             break
     assert s.result is not None
@@ -116,7 +114,7 @@ def test_sync_facade_dropped_is_abandoned(
 ) -> None:
     """A blocking stream dropped after one chunk is ended by the GC as abandoned."""
     llm = make_sync_llm()
-    s = stream(llm, image)
+    s = llm.stream(image)
     next(s)
     del s
     gc.collect()
@@ -145,14 +143,14 @@ SCRIPT = textwrap.dedent(
 
     atexit.register(report)
     import torch
-    from stream_support import FakeEncoder, stream
+    from stream_support import FakeEncoder
     from pixel_llm_otel.pipeline import HybridPixelLLM
     from pixel_llm_otel.sim.thread import SimulatorThread
     sim = SimulatorThread(port=0, seed=1)
     sim.start()
     sim.script([{{"kind": "stream_stall", "after": 3, "seconds": 30}}])
     llm = HybridPixelLLM(sim.base_url, lm_studio_model="sim-model", encoder=FakeEncoder())
-    KEEP = stream(llm, torch.rand(3, 8, 8))
+    KEEP = llm.stream(torch.rand(3, 8, 8))
     print(next(KEEP), flush=True)  # then exit with the stream still open
     """
 )
