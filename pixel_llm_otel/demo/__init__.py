@@ -145,7 +145,7 @@ async def _main(options: DemoOptions, console: Console) -> int:
                 health = await llm.health_async()
                 console.print(f"[red]Cannot reach {url}[/]: {health['error']}")
                 return 2
-            phases = 1 if sim is None else 4
+            phases = 2 if sim is None else 5
             with render.progress_bar(console, phases * options.calls) as progress:
                 report = await run_story(llm, sim, options, progress, clock)
         logger.flush()

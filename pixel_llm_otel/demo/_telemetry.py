@@ -34,6 +34,8 @@ _SHOWN = (
     "gen_ai.usage.output_tokens",
     "http.response.status_code",
     "http.request.resend_count",
+    "pixel_llm.stream.end",
+    "gen_ai.response.time_to_first_chunk",
 )
 #: Metric attributes left out of the summary (the same on every point in the demo).
 _QUIET = (

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -38,12 +39,13 @@ def print_intro(console: Console, target: str, simulated: bool) -> None:
     if simulated:
         console.print(
             f"Fault simulator on [cyan]{target}[/]. Story: healthy -> transient errors "
-            "(retries) -> outage (breaker opens, cache answers) -> recovery (half-open probe)."
+            "(retries) -> outage (breaker opens, cache answers) -> recovery (half-open probe) "
+            "-> streaming (captions written chunk by chunk)."
         )
     else:
         console.print(
-            f"Real server at [cyan]{target}[/]: only the healthy phase runs; the fault phases "
-            "need the simulator (run without --url to see them)."
+            f"Real server at [cyan]{target}[/]: the healthy and streaming phases run; the fault "
+            "phases need the simulator (run without --url to see them)."
         )
 
 
@@ -77,8 +79,12 @@ def _ms(seconds: float | None) -> str:
 
 
 def phase_table(phases: Sequence[PhaseReport]) -> Table:
-    """Calls, LLM answers, retries, fallbacks, failures, server requests, breaker, p50/p95."""
-    table = Table(title="Per phase", header_style="bold")
+    """Calls, LLM answers, retries, fallbacks, failures, server requests, breaker, p50/p95, and
+    the streamed calls' time to first chunk."""
+    # no vertical rules: twelve columns fit a 120-column terminal
+    table = Table(
+        title="Per phase", header_style="bold", box=box.SIMPLE_HEAVY, collapse_padding=True
+    )
     for name, justify in (
         ("Phase", "left"),
         ("Calls", "right"),
@@ -91,11 +97,12 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
         ("Breaker", "left"),
         ("p50", "right"),
         ("p95", "right"),
+        ("TTFC", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for p in phases:
         if p.skipped:  # why: under the table (a note in a column squeezes every other column)
-            table.add_row(f"[dim]{p.title}[/]", *["[dim]skipped[/]"] + ["-"] * 9)
+            table.add_row(f"[dim]{p.title}[/]", *["[dim]skipped[/]"] + ["-"] * 10)
             continue
         style = _STATE_STYLE.get(p.breaker_end, "")
         breaker = f"[{style}]{p.breaker_end}[/]"
@@ -111,6 +118,7 @@ def phase_table(phases: Sequence[PhaseReport]) -> Table:
             breaker,
             _ms(p.percentile(0.50)),
             _ms(p.percentile(0.95)),
+            _ms(p.ttfc_percentile(0.50)),
         )
     return table
 
@@ -124,7 +132,8 @@ def print_report(console: Console, report: StoryReport) -> None:
     console.print(
         "[dim]Retries: extra HTTP attempts. Fallbacks: answers from the cache or the default. "
         "Rejected: refused by the open breaker without a request. Server saw: requests that "
-        "reached the simulator (unknown for a real server).[/]"
+        "reached the simulator (unknown for a real server). TTFC: median time to the first chunk "
+        "of a streamed caption.[/]"
     )
     moves = [(p.title, t) for p in report.phases for t in p.transitions]
     if moves:

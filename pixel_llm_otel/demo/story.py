@@ -1,4 +1,4 @@
-"""The demo's story: healthy -> transient errors -> outage -> recovery, against the simulator.
+"""The demo's story: healthy -> transient errors -> outage -> recovery -> streaming.
 
 Each phase sets the simulator's behaviour, makes its calls through one ``HybridPixelLLM`` and
 records what every call got (source, attempts, latency, error, trace id) plus what the server saw
@@ -60,6 +60,8 @@ class CallRecord:
     trace_id: str | None
     breaker_before: str
     breaker_after: str
+    ttfc: float | None = None  # streamed calls: seconds to the first chunk
+    chunks: int = 0  # streamed calls: chunks received
 
     @property
     def rejected(self) -> bool:
@@ -107,6 +109,13 @@ class PhaseReport:
             return latencies[0]
         cuts = statistics.quantiles(latencies, n=100, method="inclusive")
         return cuts[min(98, max(0, round(q * 100) - 1))]
+
+    def ttfc_percentile(self, q: float) -> float | None:
+        """Time-to-first-chunk percentile in seconds (``None`` when no call streamed)."""
+        values = sorted(c.ttfc for c in self.calls if c.ttfc is not None)
+        if not values:
+            return None
+        return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
     def example(self) -> CallRecord | None:
         """The call that tells this phase's story best, for its trace tree.
@@ -245,6 +254,7 @@ async def run_story(
         before: Callable[[], Awaitable[None]] | None = None,
         *,
         wait_cooldown_after: int | None = None,
+        streamed: bool = False,
     ) -> PhaseReport:
         report = PhaseReport(name, title)
         phases.append(report)
@@ -263,8 +273,12 @@ async def run_story(
                     await asyncio.sleep(wait + 0.01)
             progress(title, i)
             state_before = llm.circuit_breaker.state.value
-            result = await llm.generate_result_async(images[i % len(images)])
-            report.calls.append(_record(name, result, state_before, llm))
+            image = images[i % len(images)]
+            if streamed:
+                report.calls.append(await _streamed(llm, image, title, i, progress, state_before))
+            else:
+                result = await llm.generate_result_async(image)
+                report.calls.append(_record(name, result, state_before, llm))
             progress(title, i + 1)
             if options.pace:
                 await asyncio.sleep(options.pace)
@@ -277,9 +291,13 @@ async def run_story(
     if sim is None:
         for name, title in _FAULT_PHASES:
             phases.append(PhaseReport(name, title, skipped="needs the simulator (--url given)"))
+        await phase("streaming", "Streaming", streamed=True)
         return StoryReport(
             phases,
-            [("every call answered by the LLM", phases[0].llm == len(phases[0].calls))],
+            [
+                ("every call answered by the LLM", phases[0].llm == len(phases[0].calls)),
+                _streaming_check(phases[-1]),
+            ],
             simulated=False,
         )
 
@@ -311,13 +329,64 @@ async def run_story(
     async def recovery() -> None:
         await sim.end_outage()
 
+    async def streaming() -> None:
+        from ..sim import FaultSpec
+
+        # slow enough to watch the caption being written, word by word
+        delay = 0.01 if options.quick else 0.04
+        await sim.set_scenario(FaultSpec(name="streaming", stream_chunk_delay=delay))
+
     await phase("transient", "Transient errors", transient)
     await phase("outage", "Outage", outage)
     await phase("recovery", "Recovery", recovery, wait_cooldown_after=1)
+    await phase("streaming", "Streaming", streaming, streamed=True)
     return StoryReport(phases, _checks(phases))
 
 
 _FAULT_PHASES = (("transient", "Transient errors"), ("outage", "Outage"), ("recovery", "Recovery"))
+
+
+async def _streamed(
+    llm: HybridPixelLLM,
+    image: torch.Tensor,
+    title: str,
+    done: int,
+    progress: Progress,
+    before: str,
+) -> CallRecord:
+    """One streamed caption; the progress line shows it growing chunk by chunk."""
+    async with llm.stream_async(image) as stream:
+        async for _ in stream:
+            progress(f"{title}: {_tail(stream.text)}", done)
+    result = stream.result
+    assert result is not None
+    error = result.error
+    return CallRecord(
+        phase="streaming",
+        source=result.source,
+        attempts=result.attempts,
+        latency=result.latency,
+        error_type=None if error is None else type(error).__name__,
+        trace_id=result.trace_id,
+        breaker_before=before,
+        breaker_after=llm.circuit_breaker.state.value,
+        ttfc=result.time_to_first_chunk,
+        chunks=result.chunks,
+    )
+
+
+def _tail(text: str, width: int = 32) -> str:
+    """The end of a caption being written, to fit the progress line."""
+    return text if len(text) <= width else "..." + text[-(width - 3) :]
+
+
+def _streaming_check(streaming: PhaseReport) -> tuple[str, bool]:
+    calls = streaming.calls
+    return (
+        "streaming: every caption arrived chunk by chunk, with its time to first chunk",
+        bool(calls)
+        and all(c.source == "llm" and c.chunks > 1 and c.ttfc is not None for c in calls),
+    )
 
 
 def _record(phase: str, result: GenerateResult, before: str, llm: HybridPixelLLM) -> CallRecord:
@@ -335,7 +404,7 @@ def _record(phase: str, result: GenerateResult, before: str, llm: HybridPixelLLM
 
 
 def _checks(phases: list[PhaseReport]) -> list[tuple[str, bool]]:
-    healthy, transient, outage, recovery = phases
+    healthy, transient, outage, recovery, streaming = phases
     opened = any("->open" in t for t in outage.transitions)
     rejected_calls = outage.rejected
     return [
@@ -359,4 +428,5 @@ def _checks(phases: list[PhaseReport]) -> list[tuple[str, bool]]:
             any("half_open->closed" in t for t in recovery.transitions)
             and recovery.breaker_end == "closed",
         ),
+        _streaming_check(streaming),
     ]

@@ -79,6 +79,7 @@ class AsyncCaptionStream:
         self._parts: list[str] = []
         self.attempts = 0
         self._started = 0.0
+        self._first_at: float | None = None
         self._source: Source | None = None
         self._digest: str | None = None
         self._result: StreamResult | None = None
@@ -184,6 +185,7 @@ class AsyncCaptionStream:
         if first is None:  # completed without any content (e.g. max_tokens=0)
             self._end("completed")
             raise StopAsyncIteration
+        self._first_at = time.perf_counter()
         scope.first_chunk()
         return first
 
@@ -260,6 +262,7 @@ class AsyncCaptionStream:
                 latency=time.perf_counter() - self._started if self._started else 0.0,
                 end=how,
                 chunks=len(self._parts) + (1 if served else 0),
+                time_to_first_chunk=self._ttfc(served),
             )
         untrack(self)
         permit, self._permit = self._permit, None
@@ -288,6 +291,11 @@ class AsyncCaptionStream:
                 fallback_strategy=source if served else None,
                 error=error,
             )
+
+    def _ttfc(self, served: bool) -> float | None:
+        if served:  # the fallback's chunk is handed over now
+            return time.perf_counter() - self._started
+        return None if self._first_at is None else self._first_at - self._started
 
     def _response_info(self, text: str | None) -> hooks.ChatResponseInfo:
         facts = self.facts

@@ -74,6 +74,8 @@ class StreamResult:
         latency: seconds from the first step to the end.
         end: ``completed``, ``closed``, ``cancelled``, ``interrupted`` or ``abandoned``.
         chunks: how many chunks the caller was given.
+        time_to_first_chunk: seconds from the first step (encoding included) to the first chunk
+            the caller got, or ``None`` when it got none.
     """
 
     text: str | None
@@ -86,6 +88,7 @@ class StreamResult:
     latency: float = 0.0
     end: str = "completed"
     chunks: int = 0
+    time_to_first_chunk: float | None = None
 
     @property
     def ok(self) -> bool:

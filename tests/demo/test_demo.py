@@ -17,14 +17,14 @@ def test_quick_demo_prints_the_phase_table_and_passes(capsys):
     """--quick runs every phase, prints the per-phase table and all checks hold (exit 0)."""
     assert run_demo(["--quick", "--no-telemetry"]) == 0
     out = capsys.readouterr().out
-    for phase in ("Healthy", "Transient errors", "Outage", "Recovery"):
+    for phase in ("Healthy", "Transient errors", "Outage", "Recovery", "Streaming"):
         assert phase in out
-    for column in ("Calls", "Retries", "Fallbacks", "Breaker", "p50", "p95"):
+    for column in ("Calls", "Retries", "Fallbacks", "Breaker", "p50", "p95", "TTFC"):
         assert column in out
     assert "closed->open" in out
     assert "half_open->closed" in out
     assert "✗" not in out
-    assert out.count("✓") == 5
+    assert out.count("✓") == 6
 
 
 def test_demo_prints_trace_trees_and_metrics_without_a_collector(tmp_path):
@@ -46,6 +46,9 @@ def test_demo_prints_trace_trees_and_metrics_without_a_collector(tmp_path):
     assert "pixel_llm.retry" in out
     assert "pixel_llm.circuit_breaker.state_change" in out
     assert "pixel_llm.generate.requests" in out
+    assert "Streaming: trace" in out
+    assert "pixel_llm.stream.end=completed" in out
+    assert "gen_ai.client.operation.time_to_first_chunk" in out
 
 
 def test_unreachable_real_server_exits_2(unused_port):
