@@ -13,7 +13,7 @@ from pixel_llm_otel.errors import (
     StreamInterrupted,
     TimeoutError,
 )
-from pixel_llm_otel.sim import SimulatorServer
+from pixel_llm_otel.sim import FaultSpec, SimulatorServer
 
 MSG = [{"role": "user", "content": "describe"}]
 
@@ -43,8 +43,10 @@ async def test_simulated_fault_maps_to_typed_error(
     """
     if stream and fault == "reset":
         error_type, code = StreamInterrupted, ErrorCode.STREAM_INTERRUPTED
+    # streamed answers paced, so a reset comes after the client has read the first word
+    spec = FaultSpec(stream_chunk_delay=0.02) if stream else "healthy"
     async with (
-        SimulatorServer(seed=1) as sim,
+        SimulatorServer(seed=1, scenario=spec) as sim,
         LMStudioClient(sim.base_url, read_timeout=0.3) as client,
     ):
         sim.script([fault, "ok"])

@@ -11,9 +11,11 @@ fallback; `chaos`: breaker opens on 3 failures):
     probe       main, image D after the cooldown: open -> half_open -> closed, llm answers
     error       strict: 503 x3 -> RetryExhausted reaches the caller (outcome error)
     malformed   strict: 200 with malformed JSON x3 -> RetryExhausted, outcome error
-    stream      strict, streamed: completed chunk by chunk (time to first chunk, per chunk)
-    stream-cut  strict, streamed: reset after two words -> StreamInterrupted, outcome error
+    stream      strict, streamed: completed chunk by chunk (time to first chunk, time per chunk)
+    stream-cut  strict, streamed: reset after three words -> StreamInterrupted, outcome error
     chaos-N     chaos: the seeded `chaos` scenario (5xx, 429, hangs, resets, bad bodies, latency)
+    stream-end, stream-cut-end: the two streamed steps again, so the streaming panels' rates see
+                their counts grow within the last minute
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pixel_llm_otel.pipeline import ErrorConfig, GenerateResult, HybridPixelLLM,
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreakerConfig
 from pixel_llm_otel.resilience.fallback import FallbackConfig
 from pixel_llm_otel.resilience.retry import RetryConfig
-from pixel_llm_otel.sim import ManualClock, RequestRecord, SimulatorThread
+from pixel_llm_otel.sim import FaultSpec, ManualClock, RequestRecord, SimulatorThread
 
 COOLDOWN = 5.0  # seconds on the main pipeline's manual clock
 CHAOS_CALLS = 12
@@ -84,6 +86,18 @@ def _streamed(llm: HybridPixelLLM, image: torch.Tensor, prompt: str) -> StreamRe
             pass
     assert stream.result is not None
     return stream.result
+
+
+def _stream_steps(
+    run: ChaosRun, sim: SimulatorThread, llm: HybridPixelLLM, prompt: str, suffix: str
+) -> None:
+    """A streamed caption to completion, then one reset after three words."""
+    sim.set_scenario("healthy")
+    run.results[f"stream{suffix}"] = _streamed(llm, _image(7), prompt)
+    # paced, so the words before the reset are read first (a reset discards unread bytes)
+    sim.set_scenario(FaultSpec(name="paced", stream_chunk_delay=0.05))
+    sim.script([{"kind": "stream_reset", "after": 4}])
+    run.results[f"stream-cut{suffix}"] = _streamed(llm, _image(8), prompt)
 
 
 def run_chaos(sim: SimulatorThread, service: str, prompt: str, api_key: str) -> ChaosRun:
@@ -152,15 +166,14 @@ def run_chaos(sim: SimulatorThread, service: str, prompt: str, api_key: str) -> 
         run.results["error"] = strict.generate_result(_image(5), prompt)
         sim.script(["malformed_json"] * 3)
         run.results["malformed"] = strict.generate_result(_image(6), prompt)
-        sim.script(["ok"])
-        run.results["stream"] = _streamed(strict, _image(7), prompt)
-        sim.script([{"kind": "stream_reset", "after": 3}])
-        run.results["stream-cut"] = _streamed(strict, _image(8), prompt)
+        _stream_steps(run, sim, strict, prompt, "")
         sim.set_scenario("chaos", seed=CHAOS_SEED)
         for i in range(CHAOS_CALLS):
             run.results[f"chaos-{i}"] = chaos.generate_result(_image(100 + i % 4), prompt)
         sim.set_scenario("healthy")
         run.results["healthy-end"] = main.generate_result(_image(1), prompt)
+        # once more at the end: the panels' rate windows (1m) must see the counts grow
+        _stream_steps(run, sim, strict, prompt, "-end")
         run.requests = sim.requests()
     finally:
         for llm in (chaos, strict, main):

@@ -390,7 +390,7 @@ def test_request_counts_match_what_callers_got(
         settled,
         "error_type",
     )
-    assert errors == {("RetryExhausted",): 2.0}
+    assert errors == {("RetryExhausted",): 2.0, ("StreamInterrupted",): 2.0}
 
 
 def test_breaker_transitions_and_rejections_follow_the_story(

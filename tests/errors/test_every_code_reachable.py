@@ -27,7 +27,7 @@ from pixel_llm_otel.client import LMStudioClient
 from pixel_llm_otel.errors import DEFAULT_CLASSIFIER, ErrorCode, PixelLMError
 from pixel_llm_otel.resilience.circuit_breaker import CircuitBreaker, CircuitBreakerConfig
 from pixel_llm_otel.resilience.retry import RetryConfig, RetryPolicy
-from pixel_llm_otel.sim import SimulatorServer
+from pixel_llm_otel.sim import FaultSpec, SimulatorServer
 from pixel_llm_otel.validation import (
     sanitize_input,
     validate_config,
@@ -271,7 +271,8 @@ async def _no_choices(s: Servers) -> BaseException:
 
 async def _stream_interrupted(s: Servers) -> BaseException:
     """A simulator stream reset after two words: the client raises StreamInterrupted."""
-    async with SimulatorServer() as sim, LMStudioClient(sim.base_url) as client:
+    paced = FaultSpec(stream_chunk_delay=0.02)  # the words are read before the reset
+    async with SimulatorServer(scenario=paced) as sim, LMStudioClient(sim.base_url) as client:
         sim.script([{"kind": "stream_reset", "after": 3}])
         messages = [{"role": "user", "content": "x"}]
         try:

@@ -107,15 +107,18 @@ class _EndWarnings(logging.Handler):
             self.sink.append(record)
 
 
-def instrument() -> tuple[Captured, Callable[[], None]]:
-    """Instrument with in-memory exporters; the second value undoes it."""
+def instrument(**options: Any) -> tuple[Captured, Callable[[], None]]:
+    """Instrument with in-memory exporters (``options``: more instrument() keywords); the second
+    value undoes it."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     reader = InMemoryMetricReader()
     meters = MeterProvider(metric_readers=[reader])
     instrumentor = PixelLLMInstrumentor()
-    instrumentor.instrument(tracer_provider=provider, meter_provider=meters, instrument_http=False)
+    instrumentor.instrument(
+        tracer_provider=provider, meter_provider=meters, instrument_http=False, **options
+    )
     warnings: list[logging.LogRecord] = []
     handler = _EndWarnings(warnings)
     sdk_log = logging.getLogger("opentelemetry.sdk.trace")

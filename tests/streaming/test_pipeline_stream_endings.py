@@ -23,7 +23,7 @@ from stream_support import (
 
 from pixel_llm_otel.errors import RetryExhausted, StreamInterrupted
 from pixel_llm_otel.pipeline import AsyncCaptionStream, HybridPixelLLM
-from pixel_llm_otel.sim import SimulatorServer
+from pixel_llm_otel.sim import FaultSpec, SimulatorServer
 
 GENERATE = "pixel_llm.generate"
 TTFC = "gen_ai.client.operation.time_to_first_chunk"
@@ -186,6 +186,8 @@ async def test_interrupted_after_the_first_chunk(
     cause: str,
 ) -> None:
     """A failure after content raises StreamInterrupted, no retry: ERROR span, breaker failure."""
+    if step["kind"] == "stream_reset":  # paced: a reset discards what the client has not read
+        await sim.set_scenario(FaultSpec(stream_chunk_delay=0.02))
     sim.script([step, "ok"])
     llm = make_llm()
     stream = llm.stream_async(image, **options)
@@ -338,8 +340,6 @@ async def test_usage_absent_when_the_server_sends_none(
     sim: SimulatorServer,
 ) -> None:
     """A llama.cpp-like server (no usage chunk): no usage anywhere, nothing estimated."""
-    from pixel_llm_otel.sim import FaultSpec
-
     await sim.set_scenario(FaultSpec(stream_usage=False))
     llm = make_llm()
     async with llm.stream_async(image) as stream:

@@ -24,7 +24,7 @@ from stream_support import (
 from pixel_llm_otel.errors import StreamInterrupted
 from pixel_llm_otel.pipeline import HybridPixelLLM
 from pixel_llm_otel.resilience import CircuitState
-from pixel_llm_otel.sim import ManualClock, SimulatorServer
+from pixel_llm_otel.sim import FaultSpec, ManualClock, SimulatorServer
 
 GENERATE = "pixel_llm.generate"
 
@@ -67,6 +67,7 @@ async def test_probe_interrupted_reopens(
 ) -> None:
     """A half-open probe interrupted mid-way is a failure: the breaker opens again."""
     llm, _ = await _half_open(make_llm, sim, image)
+    await sim.set_scenario(FaultSpec(stream_chunk_delay=0.02))  # words read before the reset
     sim.script([{"kind": "stream_reset", "after": 3}])
     with pytest.raises(StreamInterrupted):
         async with llm.stream_async(image) as probe:
