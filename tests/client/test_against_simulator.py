@@ -44,7 +44,7 @@ async def test_simulated_fault_maps_to_typed_error(
     if stream and fault == "reset":
         error_type, code = StreamInterrupted, ErrorCode.STREAM_INTERRUPTED
     # streamed answers paced, so a reset comes after the client has read the first word
-    spec = FaultSpec(stream_chunk_delay=0.02) if stream else "healthy"
+    spec = FaultSpec(stream_chunk_delay=0.02) if stream and fault == "reset" else "healthy"
     async with (
         SimulatorServer(seed=1, scenario=spec) as sim,
         LMStudioClient(sim.base_url, read_timeout=0.3) as client,
