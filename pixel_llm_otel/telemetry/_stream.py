@@ -228,6 +228,10 @@ class OTelStreamScope:
         coming = instruments.coming
         if obs.names is not NameMode.CURRENT and coming is not None:
             coming.duration.record(now - self._chat_start, duration_attrs)
+            if self._first is not None:
+                coming.time_to_first_chunk.record(self._first - self._chat_start, duration_attrs)
+                for gap in self._gaps:
+                    coming.time_per_output_chunk.record(gap, duration_attrs)
             if info is not None:
                 for counter, count in (
                     (coming.input_tokens, info.input_tokens),
