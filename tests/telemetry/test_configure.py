@@ -250,7 +250,9 @@ def test_unreachable_collector_never_blocks_and_drops_are_counted() -> None:
         _story()
     elapsed = time.perf_counter() - start
 
-    assert elapsed < 3.0, f"900 spans took {elapsed:.2f}s with a dead collector"
+    # Not a speed check (benchmarks/bench_dead_collector.py measures that): a span end that
+    # waited for the exporter, even once per queue fill (16 spans), would add >= 56 x 0.5 s.
+    assert elapsed < 15.0, f"900 spans took {elapsed:.2f}s with a dead collector"
     stats = handle.dropped()
     assert stats.tracked
     assert stats.spans > 0
