@@ -34,6 +34,7 @@ from .stack import (
     Collector,
     Jaeger,
     Prometheus,
+    load_prometheus_config,
     otel_env,
     render_alertmanager_config,
 )
@@ -202,14 +203,9 @@ def render_fleet_prometheus_config(
     """Copy prometheus-fleet.yml with every address replaced through `addresses` (each one the
     file names must be there: a new target in the file fails here, not silently), absolute rule
     file paths, and optionally shorter intervals."""
-    cfg = yaml.safe_load(PROMETHEUS_FLEET_CONFIG.read_text())
-    base = PROMETHEUS_FLEET_CONFIG.parent
-    files = rule_files if rule_files is not None else cfg.get("rule_files", [])
-    cfg["rule_files"] = [str(p if Path(p).is_absolute() else base / p) for p in files]
-    if scrape_interval:
-        cfg["global"]["scrape_interval"] = scrape_interval
-    if evaluation_interval:
-        cfg["global"]["evaluation_interval"] = evaluation_interval
+    cfg = load_prometheus_config(
+        PROMETHEUS_FLEET_CONFIG, rule_files, scrape_interval, evaluation_interval
+    )
 
     def move(targets: list[str]) -> list[str]:
         missing = [t for t in targets if t not in addresses]

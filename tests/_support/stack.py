@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -265,6 +266,24 @@ class Alertmanager(ManagedProcess, AlertmanagerAPI):
 # --- configs ----------------------------------------------------------------------------------
 
 
+def load_prometheus_config(
+    path: Path,
+    rule_files: Sequence[str | Path] | None,
+    scrape_interval: str | None,
+    evaluation_interval: str | None,
+) -> dict[str, Any]:
+    """A Prometheus config file as a dict: rule files (``None``: the file's own) made absolute,
+    and the global intervals replaced where given."""
+    cfg: dict[str, Any] = yaml.safe_load(path.read_text())
+    files = rule_files if rule_files is not None else cfg.get("rule_files", [])
+    cfg["rule_files"] = [str(p if Path(p).is_absolute() else path.parent / p) for p in files]
+    if scrape_interval:
+        cfg["global"]["scrape_interval"] = scrape_interval
+    if evaluation_interval:
+        cfg["global"]["evaluation_interval"] = evaluation_interval
+    return cfg
+
+
 def render_prometheus_config(
     out: Path,
     *,
@@ -276,14 +295,9 @@ def render_prometheus_config(
 ) -> Path:
     """Copy prometheus.yml with each job's target from `targets` (jobs not in it are dropped),
     absolute rule file paths, and optionally shorter intervals."""
-    cfg = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
-    base = PROMETHEUS_CONFIG.parent
-    files = rule_files if rule_files is not None else cfg.get("rule_files", [])
-    cfg["rule_files"] = [str(p if Path(p).is_absolute() else base / p) for p in files]
-    if scrape_interval:
-        cfg["global"]["scrape_interval"] = scrape_interval
-    if evaluation_interval:
-        cfg["global"]["evaluation_interval"] = evaluation_interval
+    cfg = load_prometheus_config(
+        PROMETHEUS_CONFIG, rule_files, scrape_interval, evaluation_interval
+    )
     jobs = []
     for job in cfg.get("scrape_configs", []):
         if job["job_name"] in targets:
