@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +67,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True, env=env,
     ).stdout.strip()  # fmt: skip
-    # the project venv's packages (rich, torch, ...) below the venv's own: deps without a download
-    Path(purelib, "project-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # the project venv's packages (rich, torch, ...) below the venv's own: deps without a download.
+    # Every site directory of this interpreter, not only its purelib: a per-checkout .venv layer
+    # finds its dependencies through a .pth of its own, which a plain path line would not follow.
+    sites = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    Path(purelib, "project-venv.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in sites)
+    )
     subprocess.run(
         [*pip, "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)],
         check=True, env=env, cwd=base, timeout=300,
