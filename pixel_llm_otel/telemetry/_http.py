@@ -26,10 +26,11 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.propagate import inject
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _names as n
 from ._safety import report_failure, safe
@@ -113,6 +114,11 @@ def _suppress_key() -> str:
 
 
 _SUPPRESS_HTTP = _suppress_key()
+_get_current = otel_context.get_current
+_attach = otel_context.attach
+_CLIENT = SpanKind.CLIENT
+#: Distinct ``(method, url)`` attribute sets kept (a client posts to one URL; bounded anyway).
+_BASE_MAX = 64
 
 
 class _Attempt:
@@ -167,6 +173,29 @@ class HttpSpans:
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
         self._request_headers, self._sensitive = _captured_headers()
+        self._base: dict[tuple[str, object] | None, dict[str, Any]] = {}
+
+    def _base_attributes(self, method: str, url: object) -> dict[str, Any]:
+        """The attempt-independent attributes, built once per ``(method, url)`` and shared
+        (never mutated: the SDK copies what it is given)."""
+        key: tuple[str, object] | None = (method, url)
+        try:
+            found = self._base.get(key)
+        except TypeError:  # an unhashable URL object: build it every time
+            key, found = None, None
+        if found is None:
+            found = {n.HTTP_REQUEST_METHOD: method, n.URL_FULL: url_filter(url)}
+            host = getattr(url, "host", None)
+            if host:
+                found[n.SERVER_ADDRESS] = host
+                port = getattr(url, "port", None)
+                if port is not None:
+                    found[n.SERVER_PORT] = port
+            if key is not None:
+                if len(self._base) >= _BASE_MAX:
+                    self._base.clear()
+                self._base[key] = found
+        return found
 
     def http_request(
         self, method: str, url: object, headers: MutableMapping[str, str]
@@ -174,24 +203,21 @@ class HttpSpans:
         try:
             if not is_http_instrumentation_enabled():
                 return None
-            attributes: dict[str, Any] = {
-                n.HTTP_REQUEST_METHOD: method,
-                n.URL_FULL: url_filter(url),
-            }
-            host = getattr(url, "host", None)
-            if host:
-                attributes[n.SERVER_ADDRESS] = host
-                port = getattr(url, "port", None)
-                if port is not None:
-                    attributes[n.SERVER_PORT] = port
+            attributes = self._base_attributes(method, url)
             attempt = _current_attempt()
-            if attempt > 1:
-                attributes[n.HTTP_REQUEST_RESEND_COUNT] = attempt - 1
-            if self._request_headers:
-                attributes.update(self._header_attributes(headers))
-            span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
-            ctx = otel_context.set_value(_SUPPRESS_HTTP, True, trace.set_span_in_context(span))
-            token = otel_context.attach(ctx)
+            if attempt > 1 or self._request_headers:
+                attributes = dict(attributes)
+                if attempt > 1:
+                    attributes[n.HTTP_REQUEST_RESEND_COUNT] = attempt - 1
+                if self._request_headers:
+                    attributes.update(self._header_attributes(headers))
+            parent = _get_current()
+            span = self._tracer.start_span(
+                method, context=parent, kind=_CLIENT, attributes=attributes
+            )
+            # One new context holding both the span and the suppression key (not two copies).
+            ctx = Context({**parent, _SPAN_KEY: span, _SUPPRESS_HTTP: True})
+            token = _attach(ctx)
             inject(headers, context=ctx)
             return _Attempt(span, token)
         except Exception:

@@ -28,7 +28,7 @@ from ._events import GenAIEvents
 from ._metrics import Instruments
 from ._names_mode import NameMode
 from ._safety import report_failure
-from ._scope import CACHE_MAX, AttributeCache, Attrs, Scope
+from ._scope import CACHE_MAX, AttributeCache, Attrs, Scope, batch_attributes
 from ._stream import OTelStreamScope
 
 __all__ = ["OTelObserver"]
@@ -61,7 +61,7 @@ class _GenerateScope(Scope):
 
     def __enter__(self) -> _GenerateScope:
         size = self._batch_size
-        attributes = self._obs.span_attributes.get(size, lambda: {n.BATCH_SIZE: size})
+        attributes = self._obs.span_attributes.get(size, batch_attributes, size)
         self._open(self._name, SpanKind.INTERNAL, attributes)
         return self
 
@@ -121,7 +121,10 @@ class _GenerateScope(Scope):
         instruments = self._obs.instruments
         duration_attrs, request_attrs = self._obs.metric_attributes.get(
             (n.METRIC_GENERATE_DURATION, outcome, model, error_type),
-            lambda: _generate_metric_attributes(outcome, model, error_type),
+            _generate_metric_attributes,
+            outcome,
+            model,
+            error_type,
         )
         instruments.generate_duration.record(duration, duration_attrs)
         instruments.generate_requests.add(1, request_attrs)
@@ -146,10 +149,10 @@ class _EncodeScope(Scope):
         super().__init__(obs)
         self._attributes, self._metric_attributes = obs.span_attributes.get(
             (n.SPAN_ENCODE, encoder_type, device, batch_size),
-            lambda: (
-                {n.ENCODER_TYPE: encoder_type, n.ENCODER_DEVICE: device, n.BATCH_SIZE: batch_size},
-                {n.ENCODER_DEVICE: device},
-            ),
+            _encode_attributes,
+            encoder_type,
+            device,
+            batch_size,
         )
 
     def __enter__(self) -> _EncodeScope:
@@ -158,6 +161,14 @@ class _EncodeScope(Scope):
 
     def _record(self, duration: float) -> None:
         self._obs.instruments.encoder_duration.record(duration, self._metric_attributes)
+
+
+def _encode_attributes(encoder_type: str, device: str, batch_size: int) -> tuple[Attrs, Attrs]:
+    """``(span, metric point)`` attributes of an encode scope."""
+    return (
+        {n.ENCODER_TYPE: encoder_type, n.ENCODER_DEVICE: device, n.BATCH_SIZE: batch_size},
+        {n.ENCODER_DEVICE: device},
+    )
 
 
 class _ChatPlan:
@@ -208,7 +219,7 @@ class _ChatPlan:
 
 def chat_plan(obs: OTelObserver, request: ChatRequestInfo) -> _ChatPlan:
     """The shared plan (span name, attribute sets) of chat scopes with ``request``'s settings."""
-    return obs.span_attributes.get(_chat_key(request), lambda: _ChatPlan(request))
+    return obs.span_attributes.get(_chat_key(request), _ChatPlan, request)
 
 
 def _chat_key(request: ChatRequestInfo) -> tuple[Any, ...]:
@@ -224,9 +235,7 @@ class _ChatScope(Scope):
 
     def __init__(self, obs: OTelObserver, request: ChatRequestInfo) -> None:
         super().__init__(obs)
-        self._plan: _ChatPlan = obs.span_attributes.get(
-            _chat_key(request), lambda: _ChatPlan(request)
-        )
+        self._plan: _ChatPlan = obs.span_attributes.get(_chat_key(request), _ChatPlan, request)
         self._request = request
         self._response: ChatResponseInfo | None = None
         self._attempts: int | None = None

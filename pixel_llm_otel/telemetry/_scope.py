@@ -22,7 +22,7 @@ from ._safety import report_failure
 if TYPE_CHECKING:
     from ._observer import OTelObserver
 
-__all__ = ["CACHE_MAX", "AttributeCache", "Attrs", "Scope", "clock"]
+__all__ = ["CACHE_MAX", "AttributeCache", "Attrs", "Scope", "batch_attributes", "clock"]
 
 _INVALID_SPAN = trace.INVALID_SPAN
 _attach = otel_context.attach
@@ -47,13 +47,19 @@ class AttributeCache:
     def __init__(self) -> None:
         self._entries: dict[Hashable, Any] = {}
 
-    def get(self, key: Hashable, build: Callable[[], V]) -> V:
+    def get(self, key: Hashable, build: Callable[..., V], *args: Any) -> V:
+        """The entry of ``key``, ``build(*args)`` on a miss (no closure made per lookup)."""
         found = self._entries.get(key)
         if found is None:
             if len(self._entries) >= CACHE_MAX:
                 self._entries.clear()
-            found = self._entries[key] = build()
+            found = self._entries[key] = build(*args)
         return found
+
+
+def batch_attributes(size: int) -> Attrs:
+    """The span attributes of a generate / stream scope over ``size`` images."""
+    return {n.BATCH_SIZE: size}
 
 
 class Scope:

@@ -37,6 +37,7 @@ from ._chat_content import record_content
 from ._errors import describe
 from ._names_mode import NameMode
 from ._safety import report_failure
+from ._scope import batch_attributes
 
 if TYPE_CHECKING:
     from ._observer import OTelObserver
@@ -104,7 +105,7 @@ class OTelStreamScope:
         self._generate: Span = _INVALID_SPAN
         try:
             size = batch_size
-            attributes = obs.span_attributes.get(size, lambda: {n.BATCH_SIZE: size})
+            attributes = obs.span_attributes.get(size, batch_attributes, size)
             self._generate = obs.tracer.start_span(
                 n.SPAN_GENERATE, kind=SpanKind.INTERNAL, attributes=attributes
             )
