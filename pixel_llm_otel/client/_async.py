@@ -39,17 +39,17 @@ import aiohttp
 from ..errors import ClientClosedError, PixelLMError
 from ._config import ClientConfig
 from ._inbound import (
+    LimitedLines,
     Translate,
     attempt_timeout,
     decode,
-    limited_lines,
     raise_status,
     read_body,
     scrubbing_trace_config,
 )
 from ._payload import build_chat_payload, encode_json
 from ._secrets import Scrubber
-from ._sse import collect_stream, iter_sse_data
+from ._sse import collect_stream
 from ._stream import ChunkReader, StreamProgress, interruption
 from ._tracing import trace_config
 from ._types import (
@@ -241,7 +241,7 @@ class LMStudioClient:
                     if resp.status >= 300:
                         await self._raise_status(resp, ctx)
                     chunks = ChunkReader(
-                        iter_sse_data(limited_lines(resp, self._max_body, ctx, self._scrub)),
+                        LimitedLines(resp, self._max_body, ctx, self._scrub),
                         lambda raw: decode(raw, parse_stream_chunk, ctx),
                         ctx,
                         progress,

@@ -25,12 +25,14 @@ cannot be taken back.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import APIError, ConnectionError, ErrorCode, PixelLMError, StreamInterrupted
 from ..errors import TimeoutError as PixelTimeoutError
-from ._sse import DONE
+from ._inbound import LimitedLines
+from ._sse import DONE, SSEDecoder
 from ._types import StreamChunk
 
 __all__ = ["ChunkReader", "StreamProgress", "interruption", "timeout_error"]
@@ -64,7 +66,10 @@ def interruption(
 
 
 class ChunkReader:
-    """Async iterator over the chunks of ``events`` until ``[DONE]``; the typed ending otherwise.
+    """Async iterator over the chunks of ``lines`` until ``[DONE]``; the typed ending otherwise.
+
+    Each network read's whole lines are split into events at once (:class:`SSEDecoder`); the
+    chunks are then handed out one per ``__anext__`` without awaiting anything.
 
     The timers are aiohttp's, set on the request by the caller: ``sock_read`` = the idle
     timeout (bounds every wait for the next bytes), ``total`` = the stream's budget (fires at
@@ -76,11 +81,21 @@ class ChunkReader:
     stops early.
     """
 
-    __slots__ = ("_ctx", "_deadline", "_decode", "_events", "_idle", "_loop", "_progress")
+    __slots__ = (
+        "_ctx",
+        "_deadline",
+        "_decode",
+        "_idle",
+        "_lines",
+        "_loop",
+        "_pending",
+        "_progress",
+        "_sse",
+    )
 
     def __init__(
         self,
-        events: AsyncIterator[str],
+        lines: LimitedLines,
         decode: DecodeFn,
         ctx: Mapping[str, Any],
         progress: StreamProgress,
@@ -88,7 +103,9 @@ class ChunkReader:
         idle_timeout: float | None,
         deadline: float | None,
     ) -> None:
-        self._events = events
+        self._lines = lines
+        self._sse = SSEDecoder()
+        self._pending: deque[bytes] = deque()
         self._decode = decode
         self._ctx = ctx
         self._progress = progress
@@ -100,20 +117,27 @@ class ChunkReader:
         return self
 
     async def __anext__(self) -> StreamChunk:
-        progress = self._progress
-        try:
-            data = await self._events.__anext__()
-        except StopAsyncIteration:
-            raise self._ended() from None
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            if isinstance(exc, PixelLMError):
-                raise
-            now = self._loop.time()
-            raise timeout_error(now, self._deadline, self._idle, self._ctx, exc) from exc
+        pending = self._pending
+        while not pending:
+            try:
+                block = await self._lines.read()
+            except (asyncio.TimeoutError, TimeoutError) as exc:
+                if isinstance(exc, PixelLMError):
+                    raise
+                now = self._loop.time()
+                raise timeout_error(now, self._deadline, self._idle, self._ctx, exc) from exc
+            if block:
+                pending.extend(self._sse.feed(block if block[-1:] == b"\n" else block + b"\n"))
+                continue
+            pending.extend(self._sse.finish())
+            if not pending:
+                raise self._ended()
+        data = pending.popleft()
         if data == DONE:
             raise StopAsyncIteration
+        progress = self._progress
         progress.events += 1
-        chunk = self._decode(data.encode("utf-8"))
+        chunk = self._decode(data)
         progress.chunks += 1
         for choice in chunk.choices:
             if choice.content:
