@@ -6,10 +6,10 @@ exporter failed to deliver (collector down, refusing, timing out) is lost with o
 no count at all. We hook their drop accounting, and wrap their exporters
 (:class:`~pixel_llm_otel.telemetry._export_guard.GuardedExporter`), so every lost item is counted in
 :class:`DroppedTelemetry` (``handle.dropped()``) and exported as the ``pixel_llm.telemetry.dropped``
-counter (``pixel_llm.telemetry.signal``, ``error.type`` = ``queue_full`` | ``already_shutdown`` |
-``export_failed``): an operator sees that traces are missing without a debugger. The queue hook
-relies on an SDK detail; where it is absent, counting is reported as unavailable
-(``DroppedStats.tracked`` false) rather than as zero.
+counter (``pixel_llm.telemetry.signal`` = ``spans`` | ``logs``, ``error.type`` = ``queue_full`` |
+``already_shutdown`` | ``export_failed``): an operator sees that traces are missing without a
+debugger. The queue hook relies on an SDK detail; where it is absent, counting is reported as
+unavailable (``DroppedStats.tracked`` false) rather than as zero.
 """
 
 from __future__ import annotations
@@ -122,7 +122,10 @@ class DroppedTelemetry:
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
             with self._lock:
                 items = list(self._counts.items())
-            return [Observation(v, {n.TELEMETRY_SIGNAL: s, n.ERROR_TYPE: r}) for (s, r), v in items]
+            return [
+                Observation(v, {n.TELEMETRY_SIGNAL: n.SIGNAL_ITEMS.get(s, s), n.ERROR_TYPE: r})
+                for (s, r), v in items
+            ]
 
         meter.create_observable_counter(
             n.METRIC_TELEMETRY_DROPPED,

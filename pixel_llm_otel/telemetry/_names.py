@@ -88,6 +88,8 @@ BREAKER_TO_STATE: Final = "pixel_llm.circuit_breaker.to_state"
 BREAKER_REASON: Final = "pixel_llm.circuit_breaker.reason"
 BREAKER_STATE: Final = "pixel_llm.circuit_breaker.state"
 TELEMETRY_SIGNAL: Final = "pixel_llm.telemetry.signal"
+#: Its values per the contract name the dropped items (the SDK calls the span signal "traces").
+SIGNAL_ITEMS: Final = {"traces": "spans", "logs": "logs"}
 STREAM_END: Final = (
     "pixel_llm.stream.end"  # completed | closed | cancelled | interrupted | abandoned
 )

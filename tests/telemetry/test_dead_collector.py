@@ -106,7 +106,7 @@ def test_a_closed_port_counts_every_span_and_log_record_as_export_failed(
     assert stats.export_failed == made + logged
     assert stats.by_reason == {"export_failed": made + logged}
     points = _dropped_points(reader)
-    assert points == {("traces", "export_failed"): made, ("logs", "export_failed"): logged}
+    assert points == {("spans", "export_failed"): made, ("logs", "export_failed"): logged}
 
 
 def test_a_reachable_exporter_counts_nothing() -> None:
