@@ -33,7 +33,8 @@ typecheck: setup
 	@$(PY) -m mypy
 
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@missed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || missed="$$missed $$b"; done; \
+	  if [ -n "$$missed" ]; then echo "bench: a goal was missed in:$$missed"; exit 1; fi; echo "bench: every goal met"
 
 stack: setup stack-build
 	@scripts/stack.sh start
