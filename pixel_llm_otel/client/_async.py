@@ -35,7 +35,9 @@ from types import TracebackType
 from typing import Any, cast
 
 import aiohttp
+from yarl import URL
 
+from .. import hooks
 from ..errors import ClientClosedError, PixelLMError
 from ._config import ClientConfig
 from ._inbound import (
@@ -51,7 +53,7 @@ from ._payload import build_chat_payload, encode_json
 from ._secrets import Scrubber
 from ._sse import collect_stream
 from ._stream import ChunkReader, StreamProgress, interruption
-from ._tracing import trace_config
+from ._tracing import attempt_failed, start_attempt
 from ._types import (
     ChatCompletion,
     StreamChunk,
@@ -106,6 +108,12 @@ class LMStudioClient:
         )
         self._base = self._config.base_url
         self._base_path = self._config.base_path
+        # Parsed once, not per request (aiohttp takes a URL as is).
+        self._chat_url = URL(self._base + _CHAT)
+        self._models_url = URL(self._base + _MODELS)
+        self._session_headers = {"User-Agent": self._config.user_agent}
+        if self._config.api_key is not None:
+            self._session_headers["Authorization"] = f"Bearer {self._config.api_key}"
         # Parsed once: every request's error context names them.
         self._server_address = self._config.server_address
         self._server_port = self._config.server_port
@@ -163,14 +171,30 @@ class LMStudioClient:
         ctx = self._context("POST", _CHAT, model)
         session = self._session_for_loop()
         started = time.perf_counter()
+        timeout = attempt_timeout(self._timeout)
+        headers: Mapping[str, str] = _JSON_HEADERS
+        scope = None
+        observer = hooks._http_observer
+        if observer is not None:
+            headers, scope = start_attempt(
+                observer, "POST", self._chat_url, self._session_headers, headers
+            )
         with Translate(ctx, self._scrub):
-            async with session.post(
-                self._base + _CHAT,
-                data=body,
-                headers=_JSON_HEADERS,
-                timeout=attempt_timeout(self._timeout),
-                allow_redirects=False,
-            ) as resp:
+            try:
+                resp = await session.post(
+                    self._chat_url,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
+            except BaseException as exc:
+                if scope is not None:
+                    attempt_failed(scope, exc, self._scrub)
+                raise
+            if scope is not None:
+                scope.response(resp.status)
+            async with resp:
                 if resp.status >= 300:
                     await self._raise_status(resp, ctx)
                 raw = await read_body(resp, self._max_body, ctx, self._scrub)
@@ -229,15 +253,30 @@ class LMStudioClient:
         if request_timeout.total is not None and (budget is None or request_timeout.total < budget):
             deadline = loop.time() + request_timeout.total
         progress = StreamProgress()
+        headers: Mapping[str, str] = _SSE_HEADERS
+        scope = None
+        observer = hooks._http_observer
+        if observer is not None:
+            headers, scope = start_attempt(
+                observer, "POST", self._chat_url, self._session_headers, headers
+            )
         try:
             with Translate(ctx, self._scrub):
-                async with session.post(
-                    self._base + _CHAT,
-                    data=body,
-                    headers=_SSE_HEADERS,
-                    timeout=request_timeout,
-                    allow_redirects=False,
-                ) as resp:
+                try:
+                    resp = await session.post(
+                        self._chat_url,
+                        data=body,
+                        headers=headers,
+                        timeout=request_timeout,
+                        allow_redirects=False,
+                    )
+                except BaseException as exc:
+                    if scope is not None:
+                        attempt_failed(scope, exc, self._scrub)
+                    raise
+                if scope is not None:
+                    scope.response(resp.status)
+                async with resp:
                     if resp.status >= 300:
                         await self._raise_status(resp, ctx)
                     chunks = ChunkReader(
@@ -349,32 +388,51 @@ class LMStudioClient:
             limit_per_host=cfg.pool_limit_per_host,
             keepalive_timeout=_float(cfg.keepalive_timeout),
         )
-        headers = {"User-Agent": cfg.user_agent}
-        if cfg.api_key is not None:
-            headers["Authorization"] = f"Bearer {cfg.api_key}"
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers=headers,
-            trust_env=cfg.trust_env,
-            raise_for_status=False,
-            # ours first, before any a host's HTTP instrumentation appends: scrub a failed
-            # request's exception, then report the attempt (our POST span records it scrubbed)
-            trace_configs=[scrubbing_trace_config(self._scrub), trace_config()],
-        )
+        options: dict[str, Any] = {
+            "connector": connector,
+            "timeout": self._timeout,
+            "headers": self._session_headers,
+            "trust_env": cfg.trust_env,
+            "raise_for_status": False,
+        }
+        # No trace config of ours: the client reports its attempts itself (._tracing), and a
+        # session without any runs no trace hooks per request.
+        session = aiohttp.ClientSession(**options)
+        if session.trace_configs:
+            # Something that wraps ``ClientSession.__init__`` (a host's aiohttp instrumentation)
+            # added trace configs: ours goes first so they only ever see a failed request's
+            # exception scrubbed of secrets (aiohttp's parser errors quote raw lines).
+            session.detach()  # nothing sent yet; the connector is handed to the new session
+            session = aiohttp.ClientSession(
+                **options, trace_configs=[scrubbing_trace_config(self._scrub)]
+            )
+        self._session = session
         self._loop = loop
-        return self._session
+        return session
 
     async def _list_models(self, timeout: aiohttp.ClientTimeout) -> list[str]:
         ctx = self._context("GET", _MODELS, None)
         session = self._session_for_loop()
+        timeout = attempt_timeout(timeout)
+        headers: Mapping[str, str] = _JSON_HEADERS
+        scope = None
+        observer = hooks._http_observer
+        if observer is not None:
+            headers, scope = start_attempt(
+                observer, "GET", self._models_url, self._session_headers, headers
+            )
         with Translate(ctx, self._scrub):
-            async with session.get(
-                self._base + _MODELS,
-                headers=_JSON_HEADERS,
-                timeout=attempt_timeout(timeout),
-                allow_redirects=False,
-            ) as resp:
+            try:
+                resp = await session.get(
+                    self._models_url, headers=headers, timeout=timeout, allow_redirects=False
+                )
+            except BaseException as exc:
+                if scope is not None:
+                    attempt_failed(scope, exc, self._scrub)
+                raise
+            if scope is not None:
+                scope.response(resp.status)
+            async with resp:
                 if resp.status >= 300:
                     await self._raise_status(resp, ctx)
                 raw = await read_body(resp, self._max_body, ctx, self._scrub)

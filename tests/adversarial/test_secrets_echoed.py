@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 from hostile import HostileServer
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -158,3 +159,34 @@ def test_a_url_password_is_never_echoed(
     texts = [*_exception_texts(error), stream.getvalue()]
     texts += [json.dumps(record, default=str) for record in logs]
     assert [text for text in texts if password in text] == []
+
+
+@pytest.mark.parametrize("ours", [False, True], ids=["host-only", "host-and-ours"])
+@pytest.mark.parametrize("scenario", ["echo-status-line", "echo-headers"])
+async def test_a_hosts_aiohttp_spans_never_hold_the_key(
+    hostile: HostileServer, scenario: str, ours: bool
+) -> None:
+    """A host's aiohttp instrumentation (wrapping ``ClientSession``) records no echoed key."""
+    key = KEYS["jwt"]
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    host = AioHttpClientInstrumentor()
+    host.instrument(tracer_provider=tracer_provider)
+    instrumentor = PixelLLMInstrumentor()
+    if ours:
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+    try:
+        async with LMStudioClient(hostile.url(scenario), api_key=key) as client:
+            with pytest.raises(PixelLMError) as caught:
+                await client.chat([{"role": "user", "content": "hi"}], model="m")
+    finally:
+        host.uninstrument()
+        if ours:
+            instrumentor.uninstrument()
+    texts = [span.to_json() for span in spans.get_finished_spans()]
+    assert len(texts) == 1  # one POST span: the host's, or ours with the host's suppressed
+    assert [text for text in texts + _exception_texts(caught.value) if key in text] == []
+    if scenario == "echo-status-line":  # the failed request's exception is on the span
+        assert "exception" in texts[0]
+        assert "[REDACTED]" in texts[0]

@@ -222,3 +222,25 @@ def test_url_filter_drops_query_user_and_fragment(url: str, recorded: str) -> No
 
     assert url_filter(URL(url)) == recorded
     assert url_filter(object()) == ""
+
+
+@pytest.mark.parametrize("host", [False, True], ids=["no-host-instrumentation", "host-aiohttp"])
+async def test_the_client_adds_trace_hooks_only_for_a_hosts_instrumentation(
+    server: _Server, host: bool
+) -> None:
+    """No trace config of ours per request; the scrubber goes first once a host adds its own."""
+    cap = make_captured()
+    if host:
+        _instrument_host(cap.tracer_provider)
+    async with LMStudioClient(server.base_url) as llm:
+        session = llm._session_for_loop()
+        configs = list(session.trace_configs)
+        server.fail_first = 0
+        await llm.chat([{"role": "user", "content": "hi"}], model="m")
+    if not host:
+        assert configs == []
+    else:
+        assert len(configs) == 2
+        assert not hasattr(configs[0], "_is_instrumented_by_opentelemetry")  # the scrubber
+        assert hasattr(configs[1], "_is_instrumented_by_opentelemetry")
+    assert [s.instrumentation_scope.name for s in _posts(cap)] == ["pixel_llm_otel"]
