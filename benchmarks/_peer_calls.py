@@ -10,7 +10,9 @@ no-op span exporter (batch processor) and an in-memory metric reader (trace-base
     ours-unsampled  the same with a parent-based sampler whose root says no
     floor        configure() then our instrumentor uninstrumented: the providers only; the
                  ``floor`` kind replays, by hand, the spans, attributes, events and metric
-                 records that ``ours`` emitted for one call, around one plain aiohttp request
+                 records that ``ours`` emitted for one call, around one plain aiohttp request;
+                 ``metrics-floor`` replays only its metric records (what every call, sampled
+                 out or not, pays the SDK)
     official     configure(), ours uninstrumented, then the official GenAI openai
                  instrumentation (opentelemetry-instrumentation-genai-openai) on AsyncOpenAI
 """
@@ -32,7 +34,7 @@ from _common import MODEL, FixedEncoder
 
 PROMPT = "Describe this image."
 SETUPS = ("none", "ours", "ours-unsampled", "floor", "official")
-KINDS = ("generate", "encoded", "client", "plain", "floor", "openai")
+KINDS = ("generate", "encoded", "client", "plain", "floor", "metrics-floor", "openai")
 
 
 def _exporter() -> Any:
@@ -213,6 +215,23 @@ def floor_call(shape: Shape, plain: Plain) -> Callable[[], Awaitable[Any]]:
     return call
 
 
+def metrics_floor_call(shape: Shape, plain: Plain) -> Callable[[], Awaitable[Any]]:
+    """The metric records' own floor: ``shape``'s metric records by hand, no span, around the
+    same aiohttp request. Every call pays these (metrics count sampled-out calls too), so this
+    is what a sampled-out call cannot go below through the SDK."""
+    records = [
+        (getattr(inst, method), value, attrs) for inst, method, value, attrs in shape.records
+    ]
+
+    async def call() -> Any:
+        result = await plain({})
+        for record, value, attrs in records:
+            record(value, attrs)
+        return result
+
+    return call
+
+
 # --- a worker ----------------------------------------------------------------------------------
 @dataclass
 class Worker:
@@ -325,6 +344,7 @@ def make_worker(setup: str, sim_url: str) -> Worker:
             worker.shape = worker.loop.run_until_complete(record_shape(worker))
             plain = worker.kinds["plain"]
             worker.kinds["floor"] = floor_call(worker.shape, plain)
+            worker.kinds["metrics-floor"] = metrics_floor_call(worker.shape, plain)
         PixelLLMInstrumentor().uninstrument()
         if hooks.get_observer() is not hooks.NOOP_OBSERVER:
             raise RuntimeError(f"{setup}: our observer is still installed")

@@ -23,6 +23,10 @@ Goals (issue 10; the script exits 1 when one is missed):
     3  AsyncHybridPixelLLM.generate_encoded (pre-encoded) / plain aiohttp, calls/s, >= 0.9,
        at c=1/16/64
     5  a sampled-out call (parent-based sampler says no) adds <= 20 us of CPU
+    5b the same, beyond what its metric records cost the SDK by themselves (the hand-written
+       "metrics floor": the same records, no span, around plain aiohttp): <= 20 us. Metrics
+       count every call, so no sampled-out call goes below that floor through the SDK; 5 stays
+       as the issue wrote it and reports its miss.
     6  generate (cheap encoder) / generate_encoded throughput >= 0.8, c=1/16/64
 
     python benchmarks/bench_overhead_vs_peers.py            # full (~10 min, busy 2 cores)
@@ -56,6 +60,7 @@ Case = tuple[str, str]  # (set-up, call kind)
 TELEMETRY_CASES: dict[str, Case] = {
     "plain aiohttp": ("none", "plain"),
     "SDK floor (hand-written)": ("floor", "floor"),
+    "metrics floor (hand-written)": ("floor", "metrics-floor"),
     "ours off": ("none", "generate"),
     "ours on": ("ours", "generate"),
     "ours on, sampled out": ("ours-unsampled", "generate"),
@@ -157,6 +162,12 @@ def telemetry_goals(goals: Goals, point: Point, tag: str) -> None:
     unsampled = point.added_us("ours on, sampled out", "ours off")
     goals.check(f"5 {tag}: sampled-out added CPU us", f"<= {UNSAMPLED_GOAL_US:g}", unsampled,
                 statistics.median(unsampled) <= UNSAMPLED_GOAL_US)  # fmt: skip
+    metrics = point.added_us("metrics floor (hand-written)", "plain aiohttp")
+    beyond = [u - m for u, m in zip(unsampled, metrics, strict=True)]
+    print(f"  sampled-out at {tag}: ours {_m(unsampled, '.0f')}, its metric records alone "
+          f"{_m(metrics, '.0f')} us/call")  # fmt: skip
+    goals.check(f"5b {tag}: sampled-out beyond metrics floor us", f"<= {UNSAMPLED_GOAL_US:g}",
+                beyond, statistics.median(beyond) <= UNSAMPLED_GOAL_US)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

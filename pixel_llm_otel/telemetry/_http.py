@@ -9,7 +9,10 @@ While the span is current the context carries OpenTelemetry's "suppress HTTP ins
 key, so an aiohttp instrumentation the host enabled (``opentelemetry-instrumentation-aiohttp-
 client``, or ``opentelemetry-instrument`` with every installed instrumentor), whichever order it
 was enabled in, adds no second span for our requests and the host's own sessions are untouched.
-Inside ``suppress_instrumentation()`` no span is made at all.
+Inside ``suppress_instrumentation()`` no span is made at all. Under a span whose trace is not
+sampled (a sampled-out call) no span is made either: the trace context is injected as it is (the
+``traceparent`` says not sampled), and HTTP instrumentation is suppressed for the request only when
+the aiohttp-client instrumentation is loaded (nothing else reads that key for our session).
 
 Headers named by ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST`` / ``_RESPONSE`` are
 recorded as the aiohttp instrumentation would (read once, at instrumentation), with credentials
@@ -22,18 +25,19 @@ from __future__ import annotations
 
 import importlib
 import re
+import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.propagate import inject
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _names as n
 from ._safety import report_failure, safe
+from ._scope import LIGHT, OFF, current_context, scope_mode
 
 __all__ = ["REDACTED", "HttpSpans", "request_hook", "response_hook", "url_filter"]
 
@@ -114,8 +118,9 @@ def _suppress_key() -> str:
 
 
 _SUPPRESS_HTTP = _suppress_key()
-_get_current = otel_context.get_current
 _attach = otel_context.attach
+#: The host instrumentation that honours the suppression key on aiohttp requests.
+_AIOHTTP_INSTRUMENTATION = "opentelemetry.instrumentation.aiohttp_client"
 _CLIENT = SpanKind.CLIENT
 #: Distinct ``(method, url)`` attribute sets kept (a client posts to one URL; bounded anyway).
 _BASE_MAX = 64
@@ -167,6 +172,24 @@ class _Attempt:
             report_failure("http.end")
 
 
+class _Suppressed:
+    """A sampled-out attempt: no span; HTTP instrumentation suppressed until it is over."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: object) -> None:
+        self._token = token
+
+    def response(self, status: int) -> None:
+        try:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+        except Exception:
+            report_failure("http.end")
+
+    def fail(self, error: BaseException) -> None:
+        self.response(0)
+
+
 class HttpSpans:
     """The :class:`~pixel_llm_otel.hooks.HttpObserver` that makes the contract's ``POST`` spans."""
 
@@ -199,10 +222,17 @@ class HttpSpans:
 
     def http_request(
         self, method: str, url: object, headers: MutableMapping[str, str]
-    ) -> _Attempt | None:
+    ) -> _Attempt | _Suppressed | None:
         try:
-            if not is_http_instrumentation_enabled():
+            parent = current_context()
+            mode = scope_mode(parent)
+            if mode == OFF or parent.get(_SUPPRESS_HTTP):
                 return None
+            if mode == LIGHT:  # sampled out: propagate the context, no span
+                inject(headers, context=parent)
+                if _AIOHTTP_INSTRUMENTATION not in sys.modules:
+                    return None
+                return _Suppressed(_attach(Context({**parent, _SUPPRESS_HTTP: True})))
             attributes = self._base_attributes(method, url)
             attempt = _current_attempt()
             if attempt > 1 or self._request_headers:
@@ -211,10 +241,7 @@ class HttpSpans:
                     attributes[n.HTTP_REQUEST_RESEND_COUNT] = attempt - 1
                 if self._request_headers:
                     attributes.update(self._header_attributes(headers))
-            parent = _get_current()
-            span = self._tracer.start_span(
-                method, context=parent, kind=_CLIENT, attributes=attributes
-            )
+            span = self._tracer.start_span(method, parent, _CLIENT, attributes)
             # One new context holding both the span and the suppression key (not two copies).
             ctx = Context({**parent, _SPAN_KEY: span, _SUPPRESS_HTTP: True})
             token = _attach(ctx)

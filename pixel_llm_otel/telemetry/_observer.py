@@ -10,14 +10,21 @@ This runs on every generate call, so the hot path does as little of its own work
 attribute sets of spans and metric points are built once per distinct value combination and
 reused (:class:`_AttributeCache`; the SDK copies what it is given), facts reported during a scope
 are written to its span in one ``set_attributes`` call at exit, ``is_recording()`` is asked once,
-and errors in telemetry code are caught with a plain ``try``/``except``.
+the context is read once per scope (:func:`._scope.scope_mode`), and errors in telemetry code are
+caught with a plain ``try``/``except``.
+
+A sampled-out call (the sampler dropped ``pixel_llm.generate``) starts no other span: its encode
+and chat scopes are LIGHT (no span, no context change, no attribute work; only their metric
+points, which count every call) and the HTTP observer only propagates the trace context
+(``traceparent`` with the sampled flag off). What such a call costs beyond its metric records is
+one unsampled span start (the sampler's decision) and the propagation headers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from ..hooks import NOOP_OBSERVER, ChatRequestInfo, ChatResponseInfo
@@ -28,7 +35,17 @@ from ._events import GenAIEvents
 from ._metrics import Instruments
 from ._names_mode import NameMode
 from ._safety import report_failure
-from ._scope import CACHE_MAX, AttributeCache, Attrs, Scope, batch_attributes
+from ._scope import (
+    CACHE_MAX,
+    LIGHT,
+    OFF,
+    AttributeCache,
+    Attrs,
+    Scope,
+    batch_attributes,
+    current_context,
+    scope_mode,
+)
 from ._stream import OTelStreamScope
 
 __all__ = ["OTelObserver"]
@@ -145,8 +162,9 @@ class _EncodeScope(Scope):
     __slots__ = ("_attributes", "_metric_attributes")
     site = "observer.encode"
 
-    def __init__(self, obs: OTelObserver, *, encoder_type: str, device: str, batch_size: int):
-        super().__init__(obs)
+    def __init__(self, obs: OTelObserver, *, encoder_type: str, device: str, batch_size: int,
+                 light: bool = False) -> None:  # fmt: skip
+        super().__init__(obs, light=light)
         self._attributes, self._metric_attributes = obs.span_attributes.get(
             (n.SPAN_ENCODE, encoder_type, device, batch_size),
             _encode_attributes,
@@ -233,8 +251,8 @@ class _ChatScope(Scope):
     __slots__ = ("_attempts", "_plan", "_request", "_response")
     site = "observer.chat"
 
-    def __init__(self, obs: OTelObserver, request: ChatRequestInfo) -> None:
-        super().__init__(obs)
+    def __init__(self, obs: OTelObserver, request: ChatRequestInfo, *, light: bool = False) -> None:
+        super().__init__(obs, light=light)
         self._plan: _ChatPlan = obs.span_attributes.get(_chat_key(request), _ChatPlan, request)
         self._request = request
         self._response: ChatResponseInfo | None = None
@@ -319,8 +337,9 @@ class _ChatScope(Scope):
                 if count is not None:
                     counter.add(count, attributes)
         failed = self._failed
-        if failed is not None:
-            self._obs.events.operation_exception(self._span, failed, attributes)
+        if failed is not None:  # a LIGHT scope has no span: the event joins the current one
+            span = trace.get_current_span() if self._light else self._span
+            self._obs.events.operation_exception(span, failed, attributes)
 
 
 class OTelObserver:
@@ -344,15 +363,17 @@ class OTelObserver:
         self.metric_attributes = AttributeCache()
 
     # Inside ``suppress_instrumentation()`` every scope is the no-op one: no span, no metric.
+    # Under a span the sampler dropped, encode and chat scopes are LIGHT (metrics only); the
+    # generate scope always starts its span: that is where the sampler decides.
     def generate(self, *, model: str, batch_size: int, provider: str) -> Any:
-        if not is_instrumentation_enabled():
+        if scope_mode(current_context()) == OFF:
             return NOOP_OBSERVER.generate(model=model, batch_size=batch_size, provider=provider)
         return _GenerateScope(
             self, name=n.SPAN_GENERATE, model=model, batch_size=batch_size, record_metrics=True
         )
 
     def generate_batch(self, *, model: str, batch_size: int, provider: str) -> Any:
-        if not is_instrumentation_enabled():
+        if scope_mode(current_context()) == OFF:
             return NOOP_OBSERVER.generate_batch(
                 model=model, batch_size=batch_size, provider=provider
             )
@@ -362,18 +383,21 @@ class OTelObserver:
         )  # fmt: skip
 
     def encode(self, *, encoder_type: str, device: str, batch_size: int) -> Any:
-        if not is_instrumentation_enabled():
+        mode = scope_mode(current_context())
+        if mode == OFF:
             return NOOP_OBSERVER.encode(
                 encoder_type=encoder_type, device=device, batch_size=batch_size
             )
-        return _EncodeScope(self, encoder_type=encoder_type, device=device, batch_size=batch_size)
+        return _EncodeScope(self, encoder_type=encoder_type, device=device,
+                            batch_size=batch_size, light=mode == LIGHT)  # fmt: skip
 
     def chat(self, request: ChatRequestInfo) -> Any:
-        if not is_instrumentation_enabled():
+        mode = scope_mode(current_context())
+        if mode == OFF:
             return NOOP_OBSERVER.chat(request)
-        return _ChatScope(self, request)
+        return _ChatScope(self, request, light=mode == LIGHT)
 
     def stream(self, *, model: str, batch_size: int, provider: str) -> Any:
-        if not is_instrumentation_enabled():
+        if scope_mode(current_context()) == OFF:
             return NOOP_OBSERVER.stream(model=model, batch_size=batch_size, provider=provider)
         return OTelStreamScope(self, model=model, batch_size=batch_size)

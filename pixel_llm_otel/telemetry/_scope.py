@@ -1,4 +1,5 @@
-"""The span lifecycle every observer scope shares, and the attribute-set cache.
+"""The span lifecycle every observer scope shares, the attribute-set cache, and what a scope
+does in the context it is opened in (:func:`scope_mode`).
 
 Split from :mod:`._observer` (which holds the scopes of the telemetry contract) so each module has
 one job. See :mod:`._observer` for why the hot path looks the way it does.
@@ -13,7 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
+    _SUPPRESS_INSTRUMENTATION_KEY,
+    _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,
+)
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _names as n
 from ._errors import describe
@@ -22,9 +29,24 @@ from ._safety import report_failure
 if TYPE_CHECKING:
     from ._observer import OTelObserver
 
-__all__ = ["CACHE_MAX", "AttributeCache", "Attrs", "Scope", "batch_attributes", "clock"]
+__all__ = [
+    "CACHE_MAX",
+    "FULL",
+    "LIGHT",
+    "OFF",
+    "AttributeCache",
+    "Attrs",
+    "Scope",
+    "batch_attributes",
+    "clock",
+    "current_context",
+    "scope_mode",
+]
 
 _INVALID_SPAN = trace.INVALID_SPAN
+_SUPPRESS = str(_SUPPRESS_INSTRUMENTATION_KEY)
+_SUPPRESS_PLAIN = str(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+current_context = otel_context.get_current
 _attach = otel_context.attach
 _detach = otel_context.detach
 _in_context = trace.set_span_in_context
@@ -57,6 +79,33 @@ class AttributeCache:
         return found
 
 
+#: What a scope does (:func:`scope_mode`): nothing (inside ``suppress_instrumentation()``) ...
+OFF = 0
+#: ... metrics only: no span, no context change (under a span the sampler dropped) ...
+LIGHT = 1
+#: ... or its span, attributes, events and metrics.
+FULL = 2
+
+
+def scope_mode(ctx: Context) -> int:
+    """What a scope opened in ``ctx`` does: one read of the context decides it.
+
+    :data:`OFF` inside ``suppress_instrumentation()`` (what ``is_instrumentation_enabled()``
+    says, without its two context lookups). :data:`LIGHT` under a valid span whose trace is not
+    sampled: a parent-based sampler drops every span below it, so the scope starts none (the
+    SDK's span start, attach and detach are most of a sampled-out call's cost) and records only
+    the metrics, which count every call. :data:`FULL` otherwise.
+    """
+    if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_PLAIN):
+        return OFF
+    parent: Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]
+    if parent is not None:
+        span_context = parent.get_span_context()
+        if span_context.is_valid and not span_context.trace_flags.sampled:
+            return LIGHT
+    return FULL
+
+
 def batch_attributes(size: int) -> Attrs:
     """The span attributes of a generate / stream scope over ``size`` images."""
     return {n.BATCH_SIZE: size}
@@ -65,11 +114,14 @@ def batch_attributes(size: int) -> Attrs:
 class Scope:
     """Span lifecycle shared by every scope: start, make current, record, end, restore."""
 
-    __slots__ = ("_error_type", "_failed", "_obs", "_recording", "_span", "_start", "_token")
+    __slots__ = (
+        "_error_type", "_failed", "_light", "_obs", "_recording", "_span", "_start", "_token",
+    )  # fmt: skip
     site = "observer"
 
-    def __init__(self, obs: OTelObserver) -> None:
+    def __init__(self, obs: OTelObserver, *, light: bool = False) -> None:
         self._obs = obs
+        self._light = light  # LIGHT mode: no span, metrics only
         self._span: Span = _INVALID_SPAN
         self._token: object | None = None
         self._start = 0.0
@@ -80,9 +132,13 @@ class Scope:
     def _open(self, name: str, kind: SpanKind, attributes: Attrs) -> None:
         try:
             self._start = _clock()
-            span = self._span = self._obs.tracer.start_span(name, kind=kind, attributes=attributes)
+            if self._light:
+                return
+            ctx = current_context()
+            span = self._obs.tracer.start_span(name, ctx, kind, attributes)
+            self._span = span
             self._recording = span.is_recording()
-            self._token = _attach(_in_context(span))
+            self._token = _attach(_in_context(span, ctx))
             self._started()
         except Exception:
             report_failure(f"{self.site}.enter")
