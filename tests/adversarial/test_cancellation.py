@@ -193,3 +193,21 @@ async def test_cancel_in_the_fallback_chain(
     with pytest.raises(asyncio.CancelledError):
         await task
     await _no_tasks_left(llm, tasks_before)
+
+
+async def test_a_call_queued_past_its_deadline_times_out_typed(
+    hostile: HostileServer, image: torch.Tensor, tasks_before: set[asyncio.Task[Any]]
+) -> None:
+    """Queued behind max_concurrency=1 past its deadline: ERR_TIMEOUT_TOTAL, nothing sent."""
+    name = "slot-deadline"
+    _parked(hostile, name, "request")
+    llm = await _make(hostile, name, max_concurrency=1)
+    holder = asyncio.create_task(llm.generate_result_async(image))
+    await _server_event(hostile, f"{name}:request")
+    waited = await llm.generate_result_async(image, deadline=0.1)
+    assert waited.error is not None
+    assert waited.error.code == "ERR_TIMEOUT_TOTAL"
+    assert "no request slot" in str(waited.error)
+    assert waited.attempts == 0
+    assert len(hostile.seen(name)) == 1  # the queued call never reached the server
+    await _cancel_and_check(llm, holder, hostile, name, tasks_before)
