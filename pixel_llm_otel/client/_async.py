@@ -168,6 +168,13 @@ class LMStudioClient:
                 extra=extra,
             )
         )
+        return await self._post_chat(body, model)
+
+    async def _post_chat(self, body: bytes, model: str) -> ChatCompletion:
+        """:meth:`chat` with the body already built and encoded (``._payload``'s
+        ``chat_request_body`` or ``build_chat_payload(stream=False)``): the pipeline checks its
+        values once per call and sends the same bytes on every attempt. ``model`` names the
+        body's model in error contexts."""
         ctx = self._context("POST", _CHAT, model)
         session = self._session_for_loop()
         started = time.perf_counter()

@@ -9,7 +9,7 @@ from typing import Any
 from .._checks import check_max_tokens, check_temperature, check_text
 from ..errors import ErrorCode, ValidationError
 
-__all__ = ["RESERVED_KEYS", "build_chat_payload", "encode_json"]
+__all__ = ["RESERVED_KEYS", "build_chat_payload", "chat_request_body", "encode_json"]
 
 #: Body keys the client owns; ``extra`` may not set them.
 RESERVED_KEYS = frozenset({"model", "messages", "stream", "stream_options"})
@@ -62,6 +62,25 @@ def build_chat_payload(
         payload["stream"] = True
         payload["stream_options"] = {"include_usage": True}
     return payload
+
+
+def chat_request_body(
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    model: str,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> bytes:
+    """The encoded body of a non-streaming chat request whose values were checked already
+    (``check_max_tokens`` / ``check_temperature`` / a non-empty model, well-formed messages):
+    the same bytes as ``encode_json(build_chat_payload(..., stream=False, extra=None))``
+    without checking them again. The pipeline builds each caption's request this way, once."""
+    payload: dict[str, Any] = {"model": model, "messages": messages}
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    if temperature is not None:
+        payload["temperature"] = temperature
+    return encode_json(payload)
 
 
 def encode_json(payload: Mapping[str, Any]) -> bytes:

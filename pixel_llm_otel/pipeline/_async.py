@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncHybridPixelLLM"]
 
+#: Distinct prompts whose checked call options are kept (cleared when full).
+_PROMPTS_KEPT = 64
+
 Seconds = float | timedelta
 
 
@@ -74,6 +77,8 @@ class AsyncHybridPixelLLM:
             config, encoder=encoder, clock=clock, async_sleep=async_sleep, logger=logger
         )
         self._defaults = check_call(config.call)
+        # The checked options of calls that give only a prompt, by prompt (bounded).
+        self._by_prompt: dict[str, CallOptions] = {}
 
     @classmethod
     def from_config(cls, config: HybridConfig, **runtime: Any) -> AsyncHybridPixelLLM:
@@ -344,16 +349,25 @@ class AsyncHybridPixelLLM:
         deadline: object,
         timeout: object,
     ) -> CallOptions:
-        """The checked call options; all defaults (the common call) were checked once."""
+        """The checked call options; all defaults (the common call) were checked once, and a
+        call that gives only a prompt reuses the options of the last calls with that prompt."""
         if (
-            prompt is None
-            and max_tokens is None
+            max_tokens is None
             and temperature is None
             and raise_on_failure is False
             and deadline is None
             and timeout is None
         ):
-            return self._defaults
+            if prompt is None:
+                return self._defaults
+            if type(prompt) is str:
+                found = self._by_prompt.get(prompt)
+                if found is None:
+                    found = check_call(self.config.call, prompt)  # raises for a bad prompt
+                    if len(self._by_prompt) >= _PROMPTS_KEPT:
+                        self._by_prompt.clear()
+                    self._by_prompt[prompt] = found
+                return found
         return check_call(
             self.config.call, prompt, max_tokens, temperature, raise_on_failure, deadline, timeout
         )

@@ -28,12 +28,15 @@ from typing import TYPE_CHECKING, Any
 from .. import hooks
 from .._per_loop import PerLoop
 from ..client import LMStudioClient
+from ..client._payload import chat_request_body
 from ..errors import ClientClosedError, ErrorCode, TimeoutError
 from ..hooks import ChatRequestInfo
 from ..monitoring import ErrorMetrics, StructuredLogger
+from ..resilience._budget import pop as pop_budget
+from ..resilience._budget import push as push_budget
 from ..resilience.circuit_breaker import CircuitBreaker
 from ..resilience.fallback import FallbackManager
-from ..resilience.retry import RetryPolicy, deadline_scope, remaining_budget
+from ..resilience.retry import RetryPolicy, remaining_budget
 from ._cache_key import CacheKey, digest_inline, image_digests
 from ._encoding import build_encoder, digest_or_none, encoder_error, png_data_urls
 from ._logging import default_logger, log_failure
@@ -122,6 +125,10 @@ class PipelineCore:
         for primitive in (self.breaker, self.retry, self.fallback):
             primitive.subscribe(self.metrics)
         self._server = config.server_address
+        # Read once: the config is frozen, and these are properties over its sections.
+        self._model = config.lm_studio_model
+        self._provider = config.provider_name
+        self._deadline = config.deadline
         self._device = str(self.encoder.device)
         self.loops: PerLoop[_LoopState] = PerLoop(self._new_state, _close_state, _abandon_state)
         self.closed = False
@@ -196,15 +203,13 @@ class PipelineCore:
     def reject(self, error: BaseException) -> None:
         """Report a call refused before any work (bad input) as one failed generate unit."""
         observer = hooks.get_observer()
-        with observer.generate(
-            model=self.config.lm_studio_model, batch_size=1, provider=self.config.provider_name
-        ) as scope:
+        with observer.generate(model=self._model, batch_size=1, provider=self._provider) as scope:
             scope.finish(outcome="error", attempts=0, error=error)
 
     # --- one caption --------------------------------------------------------------------
     def deadline_for(self, options: CallOptions) -> float | None:
         """The call's deadline: the per-call one, else the retry config's (``None``: none)."""
-        return options.deadline if options.deadline is not None else self.config.deadline
+        return options.deadline if options.deadline is not None else self._deadline
 
     async def caption(
         self,
@@ -228,68 +233,75 @@ class PipelineCore:
             size = batch_size
         else:
             size = int(images.shape[0]) if images is not None else 1
-        with (
-            deadline_scope(self.deadline_for(options), clock=self.clock),
-            observer.generate(
-                model=self.config.lm_studio_model,
-                batch_size=size,
-                provider=self.config.provider_name,
-            ) as scope,
-        ):
-            tries = _Attempts()
-            ready = encoded if isinstance(encoded, Encoded) else None
-            try:
-                if isinstance(encoded, BaseException):
-                    raise encoded
-                if ready is None:
-                    if images is None:
-                        raise ValueError("caption() needs images or their Encoded form")
-                    ready = (await self.encode(images, per_image=False))[0]
-                text, usage = await self._chat(options, ready, tries)
-            except asyncio.CancelledError as exc:
-                scope.finish(outcome="error", attempts=tries.count, error=exc)
-                raise
-            except Exception as exc:
-                if self.closed or isinstance(exc, ClientClosedError):
-                    closed = closed_error(exc)
-                    scope.finish(outcome="error", attempts=tries.count, error=closed)
-                    raise closed from exc
-                digest = ready.digest if ready is not None else await digest_or_none(images)
-                result = await self._fall_back(digest, options, exc, tries.count, started, scope)
-                if result.text is None and options.raise_on_failure:
-                    raise exc
-                return result
-            model = self.config.lm_studio_model
-            self.fallback.remember(CacheKey(model, options.prompt, ready.digest), text)
-            scope.finish(outcome="success", attempts=tries.count)
-            return GenerateResult(
-                text=text,
-                source="llm",
-                attempts=tries.count,
-                usage=usage,
-                trace_id=scope.trace_id,
-                latency=time.perf_counter() - started,
-            )
+        seconds = options.deadline if options.deadline is not None else self._deadline
+        # deadline_scope(seconds), inline: the budget is opened first and closed last.
+        budget = None if seconds is None else push_budget(self.clock() + seconds, self.clock)
+        try:
+            with observer.generate(
+                model=self._model, batch_size=size, provider=self._provider
+            ) as scope:
+                tries = _Attempts()
+                ready = encoded if isinstance(encoded, Encoded) else None
+                try:
+                    if isinstance(encoded, BaseException):
+                        raise encoded
+                    if ready is None:
+                        if images is None:
+                            raise ValueError("caption() needs images or their Encoded form")
+                        ready = (await self.encode(images, per_image=False))[0]
+                    text, usage = await self._chat(options, ready, tries, observer)
+                except asyncio.CancelledError as exc:
+                    scope.finish(outcome="error", attempts=tries.count, error=exc)
+                    raise
+                except Exception as exc:
+                    if self.closed or isinstance(exc, ClientClosedError):
+                        closed = closed_error(exc)
+                        scope.finish(outcome="error", attempts=tries.count, error=closed)
+                        raise closed from exc
+                    digest = ready.digest if ready is not None else await digest_or_none(images)
+                    result = await self._fall_back(
+                        digest, options, exc, tries.count, started, scope
+                    )
+                    if result.text is None and options.raise_on_failure:
+                        raise exc
+                    return result
+                self.fallback.remember(CacheKey(self._model, options.prompt, ready.digest), text)
+                scope.finish(outcome="success", attempts=tries.count)
+                return GenerateResult(
+                    text=text,
+                    source="llm",
+                    attempts=tries.count,
+                    usage=usage,
+                    trace_id=scope.trace_id,
+                    latency=time.perf_counter() - started,
+                )
+        finally:
+            if budget is not None:
+                pop_budget(budget)
 
     async def _chat(
-        self, options: CallOptions, encoded: Encoded, tries: _Attempts
+        self,
+        options: CallOptions,
+        encoded: Encoded,
+        tries: _Attempts,
+        observer: hooks.PipelineObserver,
     ) -> tuple[str, Usage]:
         """The chat scope: breaker -> retry -> one HTTP attempt (counted in ``tries``)."""
         state = self._state()
-        client = state.client
-        model = self.config.lm_studio_model
+        post = state.client._post_chat
+        model = self._model
         messages = build_messages(options.prompt, encoded.summary, encoded.image_urls)
-
-        max_tokens, temperature = options.max_tokens, options.temperature
+        # Built and encoded once for every attempt: model, max_tokens and temperature were
+        # checked with the config and the call's options, the messages are ours.
+        body = chat_request_body(
+            messages, model=model, max_tokens=options.max_tokens, temperature=options.temperature
+        )
 
         def attempt() -> Awaitable[ChatCompletion]:
             tries.count += 1
             # The client's own coroutine, not wrapped in another: this runs once per request.
-            return client.chat(
-                messages, model=model, max_tokens=max_tokens, temperature=temperature
-            )
+            return post(body, model)
 
-        observer = hooks.get_observer()
         observed = observer is not hooks.NOOP_OBSERVER
         # The no-op observer reads nothing: it gets a shared placeholder, not this call's facts.
         request = self._request_info(options, messages) if observed else _UNOBSERVED
@@ -326,8 +338,8 @@ class PipelineCore:
     ) -> ChatRequestInfo:
         host, port = self._server
         return ChatRequestInfo(
-            model=self.config.lm_studio_model,
-            provider=self.config.provider_name,
+            model=self._model,
+            provider=self._provider,
             server_address=host,
             server_port=port,
             max_tokens=options.max_tokens,
@@ -344,9 +356,9 @@ class PipelineCore:
         started: float,
         scope: hooks.GenerateScope,
     ) -> GenerateResult:
-        model = self.config.lm_studio_model
+        model = self._model
         key = None if digest is None else CacheKey(model, options.prompt, digest)
-        resolved = await self.fallback.resolve_async(key, error, model=self.config.lm_studio_model)
+        resolved = await self.fallback.resolve_async(key, error, model=self._model)
         strategy = resolved.strategy if resolved.served else None
         text = None if resolved.value is None else str(resolved.value)
         served = resolved.served and text is not None
@@ -373,7 +385,7 @@ class PipelineCore:
         return PipelineHealth(
             server_reachable=status.available,
             url=self.config.lm_studio_url,
-            model=self.config.lm_studio_model,
+            model=self._model,
             models=tuple(status.models),
             breaker_state=self.breaker.state.value,
             cache_size=self.fallback.stats().cache_entries,

@@ -144,3 +144,18 @@ def test_cache_size_zero_disables_the_cache_strategy():
 def test_api_key_is_not_in_repr():
     """The API key never shows in the config's repr."""
     assert "s3cret" not in repr(HybridConfig(api_key="s3cret"))
+
+
+async def test_prompt_only_calls_send_their_own_prompt(sim, make_llm, observer, image):
+    """Calls giving only a prompt reuse its checked options; a bad prompt raises every time."""
+    llm = make_llm(sim.base_url)
+    prompts = ["first prompt", "second prompt", "first prompt"]
+    for prompt in prompts:
+        await llm.generate_async(image, prompt=prompt)
+    sent = [chat["request"].messages[0]["content"] for chat in observer.seen.chats]
+    assert [text.split("\n\n")[0] for text in sent] == prompts
+    for _ in range(2):
+        with pytest.raises(ValidationError) as caught:
+            await llm.generate_async(image, prompt="nul\x00byte")
+        assert caught.value.field == "prompt"
+    assert sim.stats().count("/v1/chat/completions") == len(prompts)
