@@ -34,7 +34,16 @@ from _common import MODEL, FixedEncoder
 
 PROMPT = "Describe this image."
 SETUPS = ("none", "ours", "ours-unsampled", "floor", "official")
-KINDS = ("generate", "encoded", "client", "plain", "floor", "metrics-floor", "openai")
+KINDS = (
+    "generate",
+    "encoded",
+    "client",
+    "plain",
+    "plain-per-call",
+    "floor",
+    "metrics-floor",
+    "openai",
+)
 
 
 def _exporter() -> Any:
@@ -284,7 +293,10 @@ async def _build(worker: Worker, sim_url: str) -> None:
     worker.kinds["encoded"] = lambda: llm.generate_encoded(encoded, prompt=PROMPT)
     worker.closers.append(llm.aclose)
 
-    # Plain aiohttp: the same JSON body the pipeline sends, posted and parsed.
+    # Plain aiohttp: the same chat request the pipeline sends, posted and parsed. ``plain``
+    # posts a body serialised once at start-up (the floor's request); ``plain-per-call`` builds
+    # the payload dict and lets aiohttp serialise it per call (``json=``), as any aiohttp user
+    # posting a chat request must, and as our client does: goal 3's baseline.
     messages = build_messages(PROMPT, encoded.summary, ())
     max_tokens, temperature = llm.config.call.max_tokens, llm.config.call.temperature
     payload = build_chat_payload(messages, model=MODEL, max_tokens=max_tokens,
@@ -302,6 +314,15 @@ async def _build(worker: Worker, sim_url: str) -> None:
             return json.loads(await resp.read())
 
     worker.kinds["plain"] = plain
+
+    async def plain_per_call() -> Any:
+        request = {"model": MODEL, "messages": messages, "max_tokens": max_tokens,
+                   "temperature": temperature}  # fmt: skip
+        async with session.post(url, json=request, headers=base_headers) as resp:
+            resp.raise_for_status()
+            return json.loads(await resp.read())
+
+    worker.kinds["plain-per-call"] = plain_per_call
 
     # The project's client alone (no pipeline core): the same request through LMStudioClient.
     from pixel_llm_otel.client import LMStudioClient
