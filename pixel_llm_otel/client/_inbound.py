@@ -60,7 +60,8 @@ def attempt_timeout(base: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     """``base`` with every timeout capped by the time left of the call's deadline.
 
     Raises ``TimeoutError`` (``ERR_TIMEOUT_TOTAL``) when nothing is left: the attempt is not
-    started at all. Capped timeouts are exact (aiohttp's rounding up to whole seconds is off).
+    started at all. Capped timeouts are exact (aiohttp's rounding up to whole seconds is off);
+    a read timeout no shorter than the total is dropped (the total one always fires first).
     """
     left = remaining_budget()
     if left is None:
@@ -70,10 +71,13 @@ def attempt_timeout(base: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
             "the call's deadline left no time for another attempt", code=ErrorCode.TIMEOUT_TOTAL
         )
     total = left if base.total is None else min(base.total, left)
+    sock_read = left if base.sock_read is None else min(base.sock_read, left)
     return aiohttp.ClientTimeout(
         total=total,
         sock_connect=left if base.sock_connect is None else min(base.sock_connect, left),
-        sock_read=left if base.sock_read is None else min(base.sock_read, left),
+        # No read timer when it could not fire first: the total one, armed before any read,
+        # ends the attempt no later (aiohttp would re-arm a read timer on every chunk).
+        sock_read=None if sock_read >= total else sock_read,
         ceil_threshold=math.inf,
     )
 

@@ -383,3 +383,29 @@ def test_timedelta_durations_normalised() -> None:
     config = ClientConfig(read_timeout=timedelta(seconds=3), total_timeout=None)
     assert config.read_timeout == 3.0
     assert config.total_timeout is None
+
+
+@pytest.mark.parametrize(
+    ("read", "total", "left", "expected_read"),
+    [
+        (60.0, 120.0, 30.0, None),  # both capped to what is left: the total fires first
+        (10.0, 120.0, 30.0, 10.0),  # a shorter read timeout still bounds each read
+        (60.0, 20.0, 30.0, None),  # a read timeout past the total could never fire
+    ],
+    ids=["capped-equal", "read-shorter", "read-longer"],
+)
+def test_attempt_timeout_keeps_a_read_timer_only_where_it_can_fire_first(
+    read: float, total: float, left: float, expected_read: float | None
+) -> None:
+    """Under a deadline, every timeout is capped; a read timeout >= the total is dropped."""
+    from aiohttp import ClientTimeout
+
+    from pixel_llm_otel.client._inbound import attempt_timeout
+    from pixel_llm_otel.resilience import deadline_scope
+
+    clock = [100.0]
+    with deadline_scope(left, clock=lambda: clock[0]):
+        got = attempt_timeout(ClientTimeout(total=total, sock_connect=5.0, sock_read=read))
+    assert got.total == min(total, left)
+    assert got.sock_connect == 5.0
+    assert got.sock_read == expected_read
