@@ -40,27 +40,35 @@ class CacheKey(NamedTuple):
     image: str  # hex digest of the image content
 
 
+#: ``dtype|shape|`` prefixes of the digests already made, by (dtype, shape) (bounded).
+_PREFIXES: dict[tuple[object, object], bytes] = {}
+_PREFIXES_KEPT = 256
+
+
 def image_digest(image: torch.Tensor) -> str:
     """A BLAKE2b digest (32 hex chars) of one image tensor's dtype, shape and values."""
-    tensor = image.detach()
+    tensor = image.detach() if image.requires_grad else image
     if tensor.device.type != "cpu":
         tensor = tensor.cpu()
     tensor = tensor.contiguous()
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-    # The raw bytes of the (CPU, contiguous) storage; no numpy needed, no copy made.
-    size = tensor.numel() * tensor.element_size()
+    key = (tensor.dtype, tensor.shape)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        prefix = f"{tensor.dtype}|{tuple(tensor.shape)}|".encode()
+        if len(_PREFIXES) >= _PREFIXES_KEPT:
+            _PREFIXES.clear()
+        _PREFIXES[key] = prefix
+    digest = hashlib.blake2b(prefix, digest_size=16)
+    # The (CPU, contiguous) storage's bytes, read in place: no numpy needed, no copy made.
+    size = tensor.nbytes
     if size:
-        digest.update(ctypes.string_at(tensor.data_ptr(), size))
+        digest.update((ctypes.c_char * size).from_address(tensor.data_ptr()))
     return digest.hexdigest()
 
 
 def digest_inline(tensor: torch.Tensor) -> bool:
     """Whether hashing ``tensor`` is cheaper inline than on a worker thread (small, on the CPU)."""
-    return (
-        tensor.device.type == "cpu"
-        and tensor.numel() * tensor.element_size() <= INLINE_DIGEST_MAX_BYTES
-    )
+    return tensor.device.type == "cpu" and tensor.nbytes <= INLINE_DIGEST_MAX_BYTES
 
 
 def image_digests(batch: torch.Tensor, per_image: bool) -> list[str]:

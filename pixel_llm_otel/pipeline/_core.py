@@ -129,6 +129,8 @@ class PipelineCore:
         self._model = config.lm_studio_model
         self._provider = config.provider_name
         self._deadline = config.deadline
+        self._encoder_type = config.encoder_type
+        self._send_image = config.call.send_image
         self._device = str(self.encoder.device)
         self.loops: PerLoop[_LoopState] = PerLoop(self._new_state, _close_state, _abandon_state)
         self.closed = False
@@ -169,19 +171,19 @@ class PipelineCore:
         """
         observer = hooks.get_observer()
         with observer.encode(
-            encoder_type=self.config.encoder_type,
-            device=self._device,
-            batch_size=int(batch.shape[0]),
+            encoder_type=self._encoder_type, device=self._device, batch_size=int(batch.shape[0])
         ) as scope:
             try:
                 if digest_inline(batch):  # cheaper than a thread hop (and than gather's tasks)
                     digests = image_digests(batch, per_image)
-                    summaries = await self._summaries(batch)
+                    encoder = self.encoder
+                    features = await encoder.encode_async(batch)  # _summaries(), inline
+                    summaries = [str(s) for s in encoder.summarize(features)]
                 else:
                     summaries, digests = await asyncio.gather(
                         self._summaries(batch), asyncio.to_thread(image_digests, batch, per_image)
                     )
-                urls = await png_data_urls(batch) if self.config.call.send_image else ()
+                urls = await png_data_urls(batch) if self._send_image else ()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
