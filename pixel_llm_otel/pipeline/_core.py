@@ -2,8 +2,8 @@
 
 Every public method of :class:`~pixel_llm_otel.pipeline.HybridPixelLLM`, sync or async, ends up
 here. The core owns the resilience primitives and the encoder (built once); per event loop it keeps
-one HTTP client (``LMStudioClient(config.client)``) and one concurrency semaphore, because aiohttp
-sessions and asyncio primitives belong to the loop that created them (the sync API runs on a
+one HTTP client (``LMStudioClient(config.client)``) and its request slots (``_slots``), because
+aiohttp sessions and asyncio primitives belong to the loop that created them (the sync API runs on a
 private loop thread, async callers on their own loop). Those are closed when their loop ends
 (:class:`~pixel_llm_otel._per_loop.PerLoop`), so ``asyncio.run`` per call leaves nothing open.
 Collaborators are called directly, typed by :mod:`pixel_llm_otel.protocols`.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from ._cache_key import CacheKey, digest_inline, image_digests
 from ._encoding import build_encoder, digest_or_none, encoder_error, png_data_urls
 from ._logging import default_logger, log_failure
 from ._prompt import CallOptions, build_messages
+from ._slots import Slots
 from ._status import PipelineHealth
 from .result import GenerateResult, Usage
 
@@ -84,7 +84,7 @@ class _Attempts:
 @dataclass(slots=True)
 class _LoopState:
     client: LMStudioClient
-    semaphore: asyncio.Semaphore
+    slots: Slots
 
 
 async def _close_state(state: _LoopState) -> None:
@@ -137,9 +137,7 @@ class PipelineCore:
 
     # --- per-loop resources -------------------------------------------------------------
     def _new_state(self) -> _LoopState:
-        return _LoopState(
-            LMStudioClient(self.config.client), asyncio.Semaphore(self.config.max_concurrency)
-        )
+        return _LoopState(LMStudioClient(self.config.client), Slots(self.config.max_concurrency))
 
     def _state(self) -> _LoopState:
         if self.closed:
@@ -308,18 +306,16 @@ class PipelineCore:
         # The no-op observer reads nothing: it gets a shared placeholder, not this call's facts.
         request = self._request_info(options, messages) if observed else _UNOBSERVED
         with observer.chat(request) as chat_scope:
-            semaphore = state.semaphore
+            slots = state.slots
             try:
-                if semaphore.locked():
-                    await _acquire_before_deadline(semaphore, self.config.max_concurrency)
-                else:
-                    await semaphore.acquire()  # what ``async with`` does, minus two coroutines
+                if not slots.try_acquire():
+                    await _acquire_before_deadline(slots, self.config.max_concurrency)
                 try:
                     completion = await self.breaker.call_async(
                         self.retry.run_async, attempt, deadline=options.deadline
                     )
                 finally:
-                    semaphore.release()
+                    slots.release()
             except BaseException as exc:
                 chat_scope.attempts(tries.count)
                 if isinstance(exc, Exception):
@@ -404,30 +400,13 @@ def closed_error(exc: Exception) -> ClientClosedError:
     )
 
 
-async def _acquire_before_deadline(semaphore: asyncio.Semaphore, slots: int) -> None:
+async def _acquire_before_deadline(slots: Slots, count: int) -> None:
     """Wait for a request slot, but not past the call's deadline (a typed timeout then)."""
     left = remaining_budget()
-    if left is None:
-        await semaphore.acquire()
-        return
     try:
-        await _bounded(semaphore.acquire(), max(left, 0.0))
-    except (asyncio.TimeoutError, builtins.TimeoutError) as exc:
+        await slots.acquire(None if left is None else max(left, 0.0))
+    except builtins.TimeoutError as exc:
         raise TimeoutError(
-            f"no request slot (max_concurrency={slots}) became free before the call's deadline",
+            f"no request slot (max_concurrency={count}) became free before the call's deadline",
             code=ErrorCode.TIMEOUT_TOTAL,
         ) from exc
-
-
-if sys.version_info >= (3, 11):
-
-    async def _bounded(waiting: Awaitable[object], seconds: float) -> None:
-        """Await ``waiting`` in this task under a timer (``wait_for`` would start a task for
-        it: tens of microseconds per queued call); ``TimeoutError`` when the time is up."""
-        async with asyncio.timeout(seconds):
-            await waiting
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _bounded(waiting: Awaitable[object], seconds: float) -> None:
-        await asyncio.wait_for(waiting, seconds)

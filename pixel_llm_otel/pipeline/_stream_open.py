@@ -119,10 +119,11 @@ async def open_stream(
             raise _no_content_error()
         return None, None
 
-    semaphore = state.semaphore
-    await semaphore.acquire()  # bounds concurrent stream openings like generate calls
+    slots = state.slots
+    if not slots.try_acquire():
+        await slots.acquire()  # bounds concurrent stream openings like generate calls
     try:
         budget = None if deadline is None else max(deadline - loop.time(), 1e-3)
         return await core.retry.run_async(attempt, deadline=budget)
     finally:
-        semaphore.release()
+        slots.release()
