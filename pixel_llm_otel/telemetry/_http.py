@@ -29,15 +29,14 @@ import sys
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.propagate import inject
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _names as n
+from ._context import attach, current_context, detach, inject
 from ._safety import report_failure, safe
-from ._scope import LIGHT, OFF, current_context, scope_mode
+from ._scope import LIGHT, OFF, scope_mode
 
 __all__ = ["REDACTED", "HttpSpans", "request_hook", "response_hook", "url_filter"]
 
@@ -118,7 +117,6 @@ def _suppress_key() -> str:
 
 
 _SUPPRESS_HTTP = _suppress_key()
-_attach = otel_context.attach
 #: The host instrumentation that honours the suppression key on aiohttp requests.
 _AIOHTTP_INSTRUMENTATION = "opentelemetry.instrumentation.aiohttp_client"
 _CLIENT = SpanKind.CLIENT
@@ -139,7 +137,7 @@ class _Attempt:
         try:
             self._span.end()
         finally:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
+            detach(self._token)
 
     def response(self, status: int) -> None:
         try:
@@ -182,7 +180,7 @@ class _Suppressed:
 
     def response(self, status: int) -> None:
         try:
-            otel_context.detach(self._token)  # type: ignore[arg-type]
+            detach(self._token)
         except Exception:
             report_failure("http.end")
 
@@ -229,10 +227,10 @@ class HttpSpans:
             if mode == OFF or parent.get(_SUPPRESS_HTTP):
                 return None
             if mode == LIGHT:  # sampled out: propagate the context, no span
-                inject(headers, context=parent)
+                inject(headers, parent, parent[_SPAN_KEY].get_span_context())  # type: ignore[attr-defined]
                 if _AIOHTTP_INSTRUMENTATION not in sys.modules:
                     return None
-                return _Suppressed(_attach(Context({**parent, _SUPPRESS_HTTP: True})))
+                return _Suppressed(attach(Context({**parent, _SUPPRESS_HTTP: True})))
             attributes = self._base_attributes(method, url)
             attempt = _current_attempt()
             if attempt > 1 or self._request_headers:
@@ -244,8 +242,8 @@ class HttpSpans:
             span = self._tracer.start_span(method, parent, _CLIENT, attributes)
             # One new context holding both the span and the suppression key (not two copies).
             ctx = Context({**parent, _SPAN_KEY: span, _SUPPRESS_HTTP: True})
-            token = _attach(ctx)
-            inject(headers, context=ctx)
+            token = attach(ctx)
+            inject(headers, ctx, span.get_span_context())
             return _Attempt(span, token)
         except Exception:
             report_failure("http.request")

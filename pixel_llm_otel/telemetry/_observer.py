@@ -278,7 +278,7 @@ class _ChatScope(Scope):
             if info.response_id is not None:
                 values[n.GEN_AI_RESPONSE_ID] = info.response_id
             if info.finish_reasons:
-                values[n.GEN_AI_RESPONSE_FINISH_REASONS] = list(info.finish_reasons)
+                values[n.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons  # a tuple
             if info.input_tokens is not None:
                 values[n.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
             if info.output_tokens is not None:

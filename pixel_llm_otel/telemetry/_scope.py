@@ -12,7 +12,6 @@ from collections.abc import Callable, Hashable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import (  # type: ignore[attr-defined]
@@ -23,6 +22,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation import _SPAN_KEY
 
 from . import _names as n
+from ._context import attach, current_context, detach
 from ._errors import describe
 from ._safety import report_failure
 
@@ -44,11 +44,9 @@ __all__ = [
 ]
 
 _INVALID_SPAN = trace.INVALID_SPAN
+_SAMPLED = trace.TraceFlags.SAMPLED
 _SUPPRESS = str(_SUPPRESS_INSTRUMENTATION_KEY)
 _SUPPRESS_PLAIN = str(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
-current_context = otel_context.get_current
-_attach = otel_context.attach
-_detach = otel_context.detach
 _in_context = trace.set_span_in_context
 _clock = time.perf_counter
 
@@ -101,7 +99,7 @@ def scope_mode(ctx: Context) -> int:
     parent: Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]
     if parent is not None:
         span_context = parent.get_span_context()
-        if span_context.is_valid and not span_context.trace_flags.sampled:
+        if not span_context.trace_flags & _SAMPLED and span_context.is_valid:
             return LIGHT
     return FULL
 
@@ -138,7 +136,7 @@ class Scope:
             span = self._obs.tracer.start_span(name, ctx, kind, attributes)
             self._span = span
             self._recording = span.is_recording()
-            self._token = _attach(_in_context(span, ctx))
+            self._token = attach(_in_context(span, ctx))
             self._started()
         except Exception:
             report_failure(f"{self.site}.enter")
@@ -165,7 +163,7 @@ class Scope:
         if token is not None:
             self._token = None
             try:
-                _detach(token)  # type: ignore[arg-type]
+                detach(token)
             except Exception:
                 report_failure(f"{self.site}.detach")
 
