@@ -37,6 +37,7 @@ Goals (issue 10; the script exits 1 when one is missed):
 
     python benchmarks/bench_overhead_vs_peers.py            # full (~10 min, busy 2 cores)
     python benchmarks/bench_overhead_vs_peers.py --quick    # a smoke run (few calls: noisy)
+    python benchmarks/bench_overhead_vs_peers.py --only wire --calls 2000   # steadier wire figures
 
 Requires the ``bench`` extra (openai, opentelemetry-instrumentation-genai-openai).
 """
@@ -182,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (a few minutes)")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per case per round (default 200, --quick 60)")  # fmt: skip
     parser.add_argument("--latency", type=float, default=0.02, help="server latency (s), 20 ms")
     parser.add_argument(
         "--only", choices=["telemetry", "wire", "latency"], action="append", default=None,
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
-    calls = 60 if args.quick else 200
+    calls = args.calls or (60 if args.quick else 200)
     started = time.perf_counter()
     print(f"{os.cpu_count()} CPUs, load {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{rounds} interleaved rounds; client CPU = worker process CPU per call")  # fmt: skip
