@@ -179,28 +179,8 @@ class LMStudioClient:
         session = self._session_for_loop()
         started = time.perf_counter()
         timeout = attempt_timeout(self._timeout)
-        headers: Mapping[str, str] = _JSON_HEADERS
-        scope = None
-        observer = hooks._http_observer
-        if observer is not None:
-            headers, scope = start_attempt(
-                observer, "POST", self._chat_url, self._session_headers, headers
-            )
         with Translate(ctx, self._scrub):
-            try:
-                resp = await session.post(
-                    self._chat_url,
-                    data=body,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-            except BaseException as exc:
-                if scope is not None:
-                    attempt_failed(scope, exc, self._scrub)
-                raise
-            if scope is not None:
-                scope.response(resp.status)
+            resp = await self._send(session, "POST", self._chat_url, _JSON_HEADERS, timeout, body)
             async with resp:
                 if resp.status >= 300:
                     await self._raise_status(resp, ctx)
@@ -260,29 +240,11 @@ class LMStudioClient:
         if request_timeout.total is not None and (budget is None or request_timeout.total < budget):
             deadline = loop.time() + request_timeout.total
         progress = StreamProgress()
-        headers: Mapping[str, str] = _SSE_HEADERS
-        scope = None
-        observer = hooks._http_observer
-        if observer is not None:
-            headers, scope = start_attempt(
-                observer, "POST", self._chat_url, self._session_headers, headers
-            )
         try:
             with Translate(ctx, self._scrub):
-                try:
-                    resp = await session.post(
-                        self._chat_url,
-                        data=body,
-                        headers=headers,
-                        timeout=request_timeout,
-                        allow_redirects=False,
-                    )
-                except BaseException as exc:
-                    if scope is not None:
-                        attempt_failed(scope, exc, self._scrub)
-                    raise
-                if scope is not None:
-                    scope.response(resp.status)
+                resp = await self._send(
+                    session, "POST", self._chat_url, _SSE_HEADERS, request_timeout, body
+                )
                 async with resp:
                     if resp.status >= 300:
                         await self._raise_status(resp, ctx)
@@ -421,29 +383,41 @@ class LMStudioClient:
         ctx = self._context("GET", _MODELS, None)
         session = self._session_for_loop()
         timeout = attempt_timeout(timeout)
-        headers: Mapping[str, str] = _JSON_HEADERS
-        scope = None
-        observer = hooks._http_observer
-        if observer is not None:
-            headers, scope = start_attempt(
-                observer, "GET", self._models_url, self._session_headers, headers
-            )
         with Translate(ctx, self._scrub):
-            try:
-                resp = await session.get(
-                    self._models_url, headers=headers, timeout=timeout, allow_redirects=False
-                )
-            except BaseException as exc:
-                if scope is not None:
-                    attempt_failed(scope, exc, self._scrub)
-                raise
-            if scope is not None:
-                scope.response(resp.status)
+            resp = await self._send(session, "GET", self._models_url, _JSON_HEADERS, timeout)
             async with resp:
                 if resp.status >= 300:
                     await self._raise_status(resp, ctx)
                 raw = await read_body(resp, self._max_body, ctx, self._scrub)
         return decode(raw, parse_model_list, ctx)
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        body: bytes | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One HTTP attempt (redirects not followed), reported to the hooks HTTP observer when
+        one is installed: from just before the request to its response headers, or to its
+        failure (the error scrubbed first)."""
+        scope = None
+        observer = hooks._http_observer
+        if observer is not None:
+            headers, scope = start_attempt(observer, method, url, self._session_headers, headers)
+        try:
+            resp = await session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            )
+        except BaseException as exc:
+            if scope is not None:
+                attempt_failed(scope, exc, self._scrub)
+            raise
+        if scope is not None:
+            scope.response(resp.status)
+        return resp
 
     def _context(
         self, method: str, endpoint: str, model: str | None, *, stream: bool = False
