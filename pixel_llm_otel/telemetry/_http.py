@@ -36,7 +36,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from . import _names as n
 from ._context import attach, current_context, detach, inject
 from ._safety import report_failure, safe
-from ._scope import LIGHT, OFF, scope_mode
+from ._scope import LIGHT, OFF, LightPolicy, scope_mode
 
 __all__ = ["REDACTED", "HttpSpans", "request_hook", "response_hook", "url_filter"]
 
@@ -193,6 +193,7 @@ class HttpSpans:
 
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
+        self._light = LightPolicy(tracer)
         self._request_headers, self._sensitive = _captured_headers()
         self._base: dict[tuple[str, object] | None, dict[str, Any]] = {}
 
@@ -223,7 +224,7 @@ class HttpSpans:
     ) -> _Attempt | _Suppressed | None:
         try:
             parent = current_context()
-            mode = scope_mode(parent)
+            mode = scope_mode(parent, self._light())
             if mode == OFF or parent.get(_SUPPRESS_HTTP):
                 return None
             if mode == LIGHT:  # sampled out: propagate the context, no span

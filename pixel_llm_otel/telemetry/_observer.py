@@ -41,6 +41,7 @@ from ._scope import (
     OFF,
     AttributeCache,
     Attrs,
+    LightPolicy,
     Scope,
     batch_attributes,
     current_context,
@@ -361,6 +362,7 @@ class OTelObserver:
         self.names = names
         self.span_attributes = AttributeCache()
         self.metric_attributes = AttributeCache()
+        self.light = LightPolicy(tracer)
 
     # Inside ``suppress_instrumentation()`` every scope is the no-op one: no span, no metric.
     # Under a span the sampler dropped, encode and chat scopes are LIGHT (metrics only); the
@@ -383,7 +385,7 @@ class OTelObserver:
         )  # fmt: skip
 
     def encode(self, *, encoder_type: str, device: str, batch_size: int) -> Any:
-        mode = scope_mode(current_context())
+        mode = scope_mode(current_context(), self.light())
         if mode == OFF:
             return NOOP_OBSERVER.encode(
                 encoder_type=encoder_type, device=device, batch_size=batch_size
@@ -392,7 +394,7 @@ class OTelObserver:
                             batch_size=batch_size, light=mode == LIGHT)  # fmt: skip
 
     def chat(self, request: ChatRequestInfo) -> Any:
-        mode = scope_mode(current_context())
+        mode = scope_mode(current_context(), self.light())
         if mode == OFF:
             return NOOP_OBSERVER.chat(request)
         return _ChatScope(self, request, light=mode == LIGHT)

@@ -36,6 +36,7 @@ __all__ = [
     "OFF",
     "AttributeCache",
     "Attrs",
+    "LightPolicy",
     "Scope",
     "batch_attributes",
     "clock",
@@ -85,23 +86,61 @@ LIGHT = 1
 FULL = 2
 
 
-def scope_mode(ctx: Context) -> int:
+def scope_mode(ctx: Context, light: bool = True) -> int:
     """What a scope opened in ``ctx`` does: one read of the context decides it.
 
     :data:`OFF` inside ``suppress_instrumentation()`` (what ``is_instrumentation_enabled()``
     says, without its two context lookups). :data:`LIGHT` under a valid span whose trace is not
-    sampled: a parent-based sampler drops every span below it, so the scope starts none (the
-    SDK's span start, attach and detach are most of a sampled-out call's cost) and records only
-    the metrics, which count every call. :data:`FULL` otherwise.
+    sampled, when ``light`` says the tracer's sampler drops every span below such a parent (see
+    :class:`LightPolicy`): the scope starts none (the SDK's span start, attach and detach are
+    most of a sampled-out call's cost) and records only the metrics, which count every call.
+    :data:`FULL` otherwise.
     """
     if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_PLAIN):
         return OFF
     parent: Span | None = ctx.get(_SPAN_KEY)  # type: ignore[assignment]
-    if parent is not None:
+    if light and parent is not None:
         span_context = parent.get_span_context()
         if not span_context.trace_flags & _SAMPLED and span_context.is_valid:
             return LIGHT
     return FULL
+
+
+class LightPolicy:
+    """Whether scopes may go :data:`LIGHT` under an unsampled span: only when the tracer's
+    sampler is known to drop the children of an unsampled local parent (the SDK default,
+    ``ParentBased`` with ``local_parent_not_sampled=ALWAYS_OFF``). Any other sampler (one that
+    samples such children, a custom one) gets its spans, started as usual. Decided once the
+    tracer is an SDK tracer (a proxy tracer is asked again until its provider is set).
+    """
+
+    __slots__ = ("_decided", "_tracer", "allowed")
+
+    def __init__(self, tracer: object) -> None:
+        self._tracer = tracer
+        self._decided = False
+        self.allowed = False
+
+    def __call__(self) -> bool:
+        if self._decided:
+            return self.allowed
+        tracer = self._tracer
+        real = getattr(tracer, "_real_tracer", None) or tracer  # the API's ProxyTracer
+        sampler = getattr(real, "sampler", None)
+        if sampler is None:
+            return False  # not an SDK tracer (yet): start spans as usual
+        self.allowed = _drops_unsampled_children(sampler)
+        self._decided = True
+        return self.allowed
+
+
+def _drops_unsampled_children(sampler: object) -> bool:
+    from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+
+    if not isinstance(sampler, ParentBased):
+        return False
+    delegate = getattr(sampler, "_local_parent_not_sampled", None)
+    return isinstance(delegate, StaticSampler) and delegate._decision is Decision.DROP
 
 
 def batch_attributes(size: int) -> Attrs:

@@ -229,3 +229,35 @@ def test_scope_mode_follows_the_parent_span(span_context: SpanContext | None, mo
             assert scope_mode(otel_context.get_current()) == OFF
     finally:
         otel_context.detach(token)
+
+
+async def test_a_sampler_that_keeps_children_of_an_unsampled_parent_gets_them(
+    sim: SimulatorServer, make_llm: Any, image: torch.Tensor
+) -> None:
+    """Root dropped, children sampled (ParentBased local_parent_not_sampled=ALWAYS_ON): the
+    child spans are started and exported as that sampler asks; no scope goes light."""
+    sampler = ParentBased(ALWAYS_OFF, local_parent_not_sampled=ALWAYS_ON)
+    cap = make_captured(tracer_kwargs={"sampler": sampler})
+    result = await make_llm().generate_result_async(image)
+    assert result.source == "llm"
+    names = sorted(span.name for span in cap.spans())
+    assert names == sorted(["pixel_llm.encode", f"chat {MODEL}", "POST"])
+    assert _requests(cap) == {("success", None): 1}
+
+
+def test_light_scopes_only_for_samplers_that_drop_children_of_unsampled_parents() -> None:
+    """The light mode is allowed for the SDK default and ParentBased(ALWAYS_OFF) only."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+    from pixel_llm_otel.telemetry._scope import LightPolicy
+
+    def allowed(sampler: Any) -> bool:
+        return LightPolicy(TracerProvider(sampler=sampler).get_tracer("t"))()
+
+    assert allowed(ParentBased(ALWAYS_ON))  # the SDK default
+    assert allowed(ParentBased(ALWAYS_OFF))
+    assert not allowed(ParentBased(ALWAYS_OFF, local_parent_not_sampled=ALWAYS_ON))
+    assert not allowed(ALWAYS_ON)
+    assert not allowed(TraceIdRatioBased(0.5))
+    assert not LightPolicy(trace.NoOpTracer())()  # not an SDK tracer: spans as usual
