@@ -299,12 +299,15 @@ class AsyncCaptionStream:
 
     def _response_info(self, text: str | None) -> hooks.ChatResponseInfo:
         facts = self.facts
-        usage = facts.usage
+        usage = facts.reported
         return hooks.ChatResponseInfo(
             response_id=facts.response_id,
             response_model=facts.response_model,
             finish_reasons=(facts.finish_reason,) if facts.finish_reason else (),
-            input_tokens=usage.input_tokens if usage else None,
-            output_tokens=usage.output_tokens if usage else None,
+            input_tokens=usage.prompt_tokens if usage else None,
+            output_tokens=usage.completion_tokens if usage else None,
             output_text=text,
+            cached_input_tokens=usage.cached_tokens if usage else None,
+            reasoning_output_tokens=usage.reasoning_tokens if usage else None,
+            image_input_tokens=usage.image_tokens if usage else None,
         )

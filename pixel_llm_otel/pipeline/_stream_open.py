@@ -17,6 +17,9 @@ from ._prompt import CallOptions
 from .result import Usage
 
 if TYPE_CHECKING:
+    from ..client import Usage as WireUsage
+
+if TYPE_CHECKING:
     from ..client import StreamChunk
     from ._core import PipelineCore
 
@@ -33,13 +36,15 @@ class _Attempts(Protocol):
 class Facts:
     """What the chunks said: ids, finish reason, usage (filled as they arrive)."""
 
-    __slots__ = ("finish_reason", "response_id", "response_model", "usage")
+    __slots__ = ("finish_reason", "reported", "response_id", "response_model", "usage")
 
     def __init__(self) -> None:
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
+        # the usage chunk as the server sent it (token details included), for telemetry
+        self.reported: WireUsage | None = None
 
     def absorb(self, chunk: StreamChunk) -> None:
         if self.response_id is None:
@@ -50,6 +55,7 @@ class Facts:
                 self.finish_reason = choice.finish_reason
         usage = chunk.usage
         if usage is not None:
+            self.reported = usage
             self.usage = Usage(
                 input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens
             )

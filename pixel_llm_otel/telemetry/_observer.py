@@ -45,6 +45,7 @@ from ._scope import (
     Scope,
     batch_attributes,
     current_context,
+    response_values,
     scope_mode,
 )
 from ._stream import OTelStreamScope
@@ -274,22 +275,9 @@ class _ChatScope(Scope):
         values: dict[str, Any] = {}
         info = self._response
         if info is not None:
-            if info.response_model is not None:
-                values[n.GEN_AI_RESPONSE_MODEL] = info.response_model
-            if info.response_id is not None:
-                values[n.GEN_AI_RESPONSE_ID] = info.response_id
             if info.finish_reasons:
                 values[n.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons  # a tuple
-            if info.input_tokens is not None:
-                values[n.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
-            if info.output_tokens is not None:
-                values[n.GEN_AI_USAGE_OUTPUT_TOKENS] = info.output_tokens
-            if info.cached_input_tokens is not None:
-                values[n.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = info.cached_input_tokens
-            if info.reasoning_output_tokens is not None:
-                values[n.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = info.reasoning_output_tokens
-            if info.image_input_tokens is not None:
-                values[n.GEN_AI_USAGE_IMAGE_INPUT_TOKENS] = info.image_input_tokens
+            response_values(info, values)
         if self._attempts is not None:
             values[n.ATTEMPTS] = self._attempts
         if values:

@@ -27,6 +27,7 @@ from ._errors import describe
 from ._safety import report_failure
 
 if TYPE_CHECKING:
+    from ..hooks import ChatResponseInfo
     from ._observer import OTelObserver
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "batch_attributes",
     "clock",
     "current_context",
+    "response_values",
     "scope_mode",
 ]
 
@@ -141,6 +143,24 @@ def _drops_unsampled_children(sampler: object) -> bool:
         return False
     delegate = getattr(sampler, "_local_parent_not_sampled", None)
     return isinstance(delegate, StaticSampler) and delegate._decision is Decision.DROP
+
+
+def response_values(info: ChatResponseInfo, values: dict[str, Any]) -> None:
+    """Add what a chat response reported (model, id, token usage and its details) to a span's
+    end-of-scope ``values``; finish reasons are the caller's (a stream adds ``error``)."""
+    if info.response_model is not None:
+        values[n.GEN_AI_RESPONSE_MODEL] = info.response_model
+    if info.response_id is not None:
+        values[n.GEN_AI_RESPONSE_ID] = info.response_id
+    for key, count in (
+        (n.GEN_AI_USAGE_INPUT_TOKENS, info.input_tokens),
+        (n.GEN_AI_USAGE_OUTPUT_TOKENS, info.output_tokens),
+        (n.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, info.cached_input_tokens),
+        (n.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, info.reasoning_output_tokens),
+        (n.GEN_AI_USAGE_IMAGE_INPUT_TOKENS, info.image_input_tokens),
+    ):
+        if count is not None:
+            values[key] = count
 
 
 def batch_attributes(size: int) -> Attrs:

@@ -37,7 +37,7 @@ from ._chat_content import record_content
 from ._errors import describe
 from ._names_mode import NameMode
 from ._safety import report_failure
-from ._scope import batch_attributes
+from ._scope import batch_attributes, response_values
 
 if TYPE_CHECKING:
     from ._observer import OTelObserver
@@ -203,7 +203,7 @@ class OTelStreamScope:
             if self._first is not None:
                 values[n.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first - self._chat_start
             if info is not None:
-                _response_values(info, values)
+                response_values(info, values)
             span.set_attributes(values)
             if failed and error is not None and error_type is not None:
                 span.set_attribute(n.ERROR_TYPE, error_type)
@@ -283,14 +283,3 @@ class OTelStreamScope:
         requests = duration if error_type is None else {**duration, n.ERROR_TYPE: error_type}
         instruments.generate_requests.add(1, requests)
         span.end()
-
-
-def _response_values(info: ChatResponseInfo, values: dict[str, Any]) -> None:
-    if info.response_model is not None:
-        values[n.GEN_AI_RESPONSE_MODEL] = info.response_model
-    if info.response_id is not None:
-        values[n.GEN_AI_RESPONSE_ID] = info.response_id
-    if info.input_tokens is not None:
-        values[n.GEN_AI_USAGE_INPUT_TOKENS] = info.input_tokens
-    if info.output_tokens is not None:
-        values[n.GEN_AI_USAGE_OUTPUT_TOKENS] = info.output_tokens

@@ -135,3 +135,25 @@ async def test_official_openai_instrumentation_in_the_same_process(sim: Simulato
     ours = [s for s in cap.spans() if s.instrumentation_scope.name == "pixel_llm_otel"]
     assert [s.name for s in ours if s.name.startswith("chat")] == [CHAT]
     assert len([s for s in ours if s.name == "POST"]) == 1
+
+
+async def test_a_streamed_call_reports_the_same_usage_details(sim: SimulatorServer) -> None:
+    """The usage chunk's details (image, cache-read, reasoning tokens) reach the chat span of a
+    streamed call, as they do for a plain one."""
+    cap = make_captured()
+    logger = StructuredLogger("pixel_llm_otel.genai_test", stream=io.StringIO())
+    llm = HybridPixelLLM(sim.base_url, MODEL, encoder=_Encoder(), logger=logger, send_image=True)
+    try:
+        image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(7))
+        async with llm.stream_async(image) as stream:
+            chunks = [chunk async for chunk in stream]
+        assert chunks
+        assert stream.result.source == "llm"
+    finally:
+        await llm.aclose()
+        logger.close()
+    attributes = dict(cap.span(CHAT).attributes or {})
+    assert attributes["gen_ai.request.stream"] is True
+    assert attributes["gen_ai.usage.image.input_tokens"] == 85
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 0
+    assert attributes["gen_ai.usage.reasoning.output_tokens"] == 0
