@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 MODEL = "sim-model"
 
@@ -56,6 +58,44 @@ def simulator(latency: float = 0.0) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+W = TypeVar("W")
+
+
+def serve(
+    conn: Connection,
+    build: Callable[[], tuple[W, Any]],
+    handle: Callable[[W, str, tuple[Any, ...]], tuple[Any, bool]],
+    *,
+    quiet: bool = True,
+) -> None:
+    """The worker side of :class:`WorkerProcess`: ``build()`` makes the worker and the value of
+    its first message; each ``(command, args)`` after it is answered with the value of
+    ``handle(worker, command, args)``, until ``handle`` says that answer was the last.
+
+    ``quiet``: stderr goes to /dev/null (the SDK's export warnings still cost what they cost; the
+    benchmark does not read them). A failure is sent back as ``("error", text)``, never left for
+    the parent to wait on.
+    """
+    if quiet:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    try:
+        worker, first = build()
+        conn.send(("ok", first))
+    except Exception as exc:
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        command, args = conn.recv()
+        try:
+            value, last = handle(worker, command, args)
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("ok", value))
+        if last:
+            return
 
 
 class WorkerProcess:

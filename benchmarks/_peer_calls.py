@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from _common import MODEL, FixedEncoder
+from _common import MODEL, FixedEncoder, serve
 
 PROMPT = "Describe this image."
 SETUPS = ("none", "ours", "ours-unsampled", "floor", "official")
@@ -387,27 +387,21 @@ def make_worker(setup: str, sim_url: str) -> Worker:
 
 def worker_main(setup: str, sim_url: str, conn: Connection) -> None:
     """Serve ``run`` / ``info`` / ``stop`` from the parent."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
+
+    def build() -> tuple[Worker, str | None]:
         worker = make_worker(setup, sim_url)
-        conn.send(("ok", worker.shape.describe() if worker.shape is not None else None))
-    except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    while True:
-        command, args = conn.recv()
-        try:
-            if command == "run":
-                conn.send(("ok", worker.timed(*args)))
-            elif command == "info":
-                conn.send(("ok", {"failures": worker.failures}))
-            else:
-                for close in worker.closers:
-                    worker.loop.run_until_complete(close())
-                if worker.handle is not None:
-                    worker.handle.shutdown()
-                conn.send(("ok", None))
-                return
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        return worker, worker.shape.describe() if worker.shape is not None else None
+
+    serve(conn, build, _handle)
+
+
+def _handle(worker: Worker, command: str, args: tuple[Any, ...]) -> tuple[Any, bool]:
+    if command == "run":
+        return worker.timed(*args), False
+    if command == "info":
+        return {"failures": worker.failures}, False
+    for close in worker.closers:  # stop
+        worker.loop.run_until_complete(close())
+    if worker.handle is not None:
+        worker.handle.shutdown()
+    return None, True

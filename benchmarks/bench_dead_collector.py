@@ -52,7 +52,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import MODEL, FixedEncoder, WorkerProcess, free_port, simulator
+from _common import MODEL, FixedEncoder, WorkerProcess, free_port, serve, simulator
 
 VARIANTS = ("off", "up", "dead", "silent")
 P99_TARGET = 1.05
@@ -135,27 +135,16 @@ class _Worker:
 
 
 def worker_main(variant: str, sim_url: str, endpoint: str | None, timeout: float, conn: Connection):
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)  # the SDK's export warnings still cost what they cost; we do not read them
-    try:
-        worker = _Worker(variant, sim_url, endpoint, timeout)
-        conn.send(("ok", None))
-    except Exception as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    while True:
-        command, args = conn.recv()
-        try:
-            if command == "run":
-                conn.send(("ok", worker.run(*args)))
-            elif command == "shutdown":
-                conn.send(("ok", worker.shutdown()))
-                return
-            else:  # stop (without the shutdown measurement)
-                conn.send(("ok", None))
-                return
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    """Serve ``run`` / ``shutdown`` (measured, the last command) / ``stop`` from the parent."""
+    serve(conn, lambda: (_Worker(variant, sim_url, endpoint, timeout), None), _handle)
+
+
+def _handle(worker: _Worker, command: str, args: tuple[Any, ...]) -> tuple[Any, bool]:
+    if command == "run":
+        return worker.run(*args), False
+    if command == "shutdown":
+        return worker.shutdown(), True
+    return None, True  # stop (without the shutdown measurement)
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import MODEL, FixedEncoder, WorkerProcess, free_port, simulator
+from _common import MODEL, FixedEncoder, WorkerProcess, free_port, serve, simulator
 
 VARIANTS: dict[str, str] = {
     "off": "uninstrumented",
@@ -246,35 +246,23 @@ def worker_main(
     variant: str, sim_url: str, otlp_url: str | None, quiet: bool, conn: Connection
 ) -> None:
     """Serve commands from the parent until ``stop``: ``run``, ``memory``, ``profile``."""
-    if quiet:  # the SDK's export warnings (dead endpoint, full queue) still cost what they cost
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-    try:
-        worker = _make_worker(variant, sim_url, otlp_url)
-        conn.send(("ready", None))
-    except Exception as exc:  # report it rather than leave the parent waiting
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    while True:
-        command, args = conn.recv()
-        try:
-            if command == "run":
-                conn.send(("ok", worker.timed_calls(*args)))
-            elif command == "memory":
-                conn.send(("ok", _memory(worker, *args)))
-            elif command == "profile":
-                conn.send(("ok", _profile(worker, *args)))
-            elif command == "info":
-                conn.send(("ok", worker.info()))
-            else:  # stop
-                with contextlib.suppress(Exception):
-                    worker.loop.run_until_complete(worker.llm.aclose())
-                if worker.handle is not None and not variant.startswith("down"):
-                    worker.handle.shutdown()
-                conn.send(("ok", None))
-                return
-        except Exception as exc:
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    def handle(worker: Any, command: str, args: tuple[Any, ...]) -> tuple[Any, bool]:
+        if command == "run":
+            return worker.timed_calls(*args), False
+        if command == "memory":
+            return _memory(worker, *args), False
+        if command == "profile":
+            return _profile(worker, *args), False
+        if command == "info":
+            return worker.info(), False
+        with contextlib.suppress(Exception):  # stop
+            worker.loop.run_until_complete(worker.llm.aclose())
+        if worker.handle is not None and not variant.startswith("down"):
+            worker.handle.shutdown()
+        return None, True
+
+    serve(conn, lambda: (_make_worker(variant, sim_url, otlp_url), None), handle, quiet=quiet)
 
 
 # --- the parent side: processes ----------------------------------------------------------------
