@@ -311,8 +311,9 @@ class PipelineCore:
                 if not slots.try_acquire():
                     await _acquire_before_deadline(slots, self.config.max_concurrency)
                 try:
+                    # caption() opened this call's deadline scope: the retry runs within it.
                     completion = await self.breaker.call_async(
-                        self.retry.run_async, attempt, deadline=options.deadline
+                        self.retry.run_async_in_scope, attempt
                     )
                 finally:
                     slots.release()

@@ -29,7 +29,7 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
@@ -197,6 +197,13 @@ class RetryPolicy:
         """Await ``fn()``, retrying as configured; ``deadline`` (seconds or a timedelta, > 0)
         replaces the configured one for this call (``None``: the configured one)."""
         return await self._call_async(self._deadline_for(deadline), fn, (), {})
+
+    def run_async_in_scope(self, fn: Callable[[], Awaitable[R]], /) -> Coroutine[Any, Any, R]:
+        """:meth:`run_async` with no deadline of its own: the caller's open deadline scope
+        (:func:`deadline_scope`) bounds the attempts and sleeps. For a caller that opened one
+        for this very call, as the pipeline does per caption: the same deadline is not opened
+        twice. Returns the coroutine itself, one frame less on each suspension of an attempt."""
+        return self._call_async(None, fn, (), {})
 
     async def _call_async(
         self,

@@ -86,6 +86,41 @@ def test_the_retry_never_sleeps_past_an_enclosing_scope() -> None:
     assert clock.now() < 1.5
 
 
+async def test_run_async_in_scope_is_bounded_by_the_enclosing_scope_only() -> None:
+    """run_async_in_scope opens no budget of its own: an attempt sees the scope's one budget,
+    and the backoff gives up (reason=deadline) where the scope ends, not the configured 10 s."""
+    clock = FakeClock()
+    seen: list[float | None] = []
+
+    async def attempt() -> str:
+        seen.append(remaining_budget())
+        raise _unavailable()
+
+    retry = _policy(clock, max_attempts=5)
+    with deadline_scope(1.5, clock=clock), pytest.raises(RetryExhausted) as caught:
+        await retry.run_async_in_scope(attempt)
+    assert caught.value.context["reason"] == "deadline"
+    assert seen == [pytest.approx(1.5), pytest.approx(0.5)]  # 1 s slept, the 2 s one would cross
+    assert clock.now() < 1.5
+
+
+async def test_run_async_in_scope_without_a_scope_has_no_deadline() -> None:
+    """Outside any scope it is bounded by attempts alone: the configured deadline is the
+    caller's to open (the pipeline opens it per caption), so it is not applied twice."""
+    clock = FakeClock()
+    seen: list[float | None] = []
+
+    async def attempt() -> str:
+        seen.append(remaining_budget())
+        clock.advance(4.0)  # 3 attempts x 4 s + sleeps: well past the configured 10 s
+        if len(seen) < 3:
+            raise _unavailable()
+        return "ok"
+
+    assert await _policy(clock, max_attempts=3).run_async_in_scope(attempt) == "ok"
+    assert seen == [None, None, None]
+
+
 def test_deadline_scope_none_adds_no_bound() -> None:
     """deadline_scope(None) leaves the budget as it was."""
     with deadline_scope(None):
