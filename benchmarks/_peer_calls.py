@@ -10,7 +10,11 @@ no-op span exporter (batch processor) and an in-memory metric reader (trace-base
     ours-unsampled  the same with a parent-based sampler whose root says no
     floor        configure() then our instrumentor uninstrumented: the providers only; the
                  ``floor`` kind replays, by hand, the spans, attributes, events and metric
-                 records that ``ours`` emitted for one call, around one plain aiohttp request;
+                 records that ``ours`` emitted for one call, around one plain aiohttp request,
+                 each attribute given when ours gave it (at span start, or set once the
+                 response is in: a hand-written instrumentation cannot know the response's
+                 model, tokens or finish reasons before it arrives); ``floor-at-start`` gives
+                 every attribute at span start (an idealised floor, no real code can);
                  ``metrics-floor`` replays only its metric records (what every call, sampled
                  out or not, pays the SDK)
     official     configure(), ours uninstrumented, then the official GenAI openai
@@ -42,6 +46,7 @@ KINDS = (
     "plain",
     "plain-per-call",
     "floor",
+    "floor-at-start",
     "metrics-floor",
     "openai",
 )
@@ -94,7 +99,8 @@ def _configure(setup: str) -> tuple[Any, Any]:
 class SpanShape:
     name: str
     kind: Any
-    attributes: dict[str, Any]
+    attributes: dict[str, Any]  # given at span start
+    late: dict[str, Any]  # set after the start (the response's and the outcome's)
     events: list[tuple[str, dict[str, Any]]]
     children: list[SpanShape] = field(default_factory=list)
 
@@ -107,12 +113,13 @@ class Shape:
     records: list[tuple[Any, str, Any, dict[str, Any]]]  # (instrument, method, value, attributes)
     spans: int
     attributes: int
+    late: int
     events: int
 
     def describe(self) -> str:
         return (
-            f"{self.spans} spans, {self.attributes} attributes, {self.events} events, "
-            f"{len(self.records)} metric records"
+            f"{self.spans} spans, {self.attributes} attributes ({self.late} set after the "
+            f"start), {self.events} events, {len(self.records)} metric records"
         )
 
 
@@ -139,17 +146,35 @@ def _recording_metrics(records: list[tuple[Any, str, Any, dict[str, Any]]]) -> I
             setattr(cls, name, original)
 
 
-def _tree(spans: Sequence[Any]) -> SpanShape:
+@contextmanager
+def _recording_starts(starts: dict[int, dict[str, Any]]) -> Iterator[None]:
+    """Snapshot each span's attributes as it starts (the SDK's ``Span.start``), by span id."""
+    from opentelemetry.sdk import trace as sdk
+
+    original = sdk.Span.start
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> None:
+        starts[self.context.span_id] = dict(self.attributes or {})
+        original(self, *args, **kwargs)
+
+    sdk.Span.start = spy  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        sdk.Span.start = original  # type: ignore[method-assign]
+
+
+def _shape(span: Any, started: dict[str, Any]) -> SpanShape:
+    final = dict(span.attributes or {})
+    late = {k: v for k, v in final.items() if k not in started or started[k] != v}
+    early = {k: v for k, v in final.items() if k not in late}
+    events = [(e.name, dict(e.attributes or {})) for e in span.events]
+    return SpanShape(span.name, span.kind, early, late, events)
+
+
+def _tree(spans: Sequence[Any], starts: dict[int, dict[str, Any]]) -> SpanShape:
     by_id = {s.context.span_id: s for s in spans}
-    shapes = {
-        s.context.span_id: SpanShape(
-            s.name,
-            s.kind,
-            dict(s.attributes or {}),
-            [(e.name, dict(e.attributes or {})) for e in s.events],
-        )
-        for s in spans
-    }
+    shapes = {s.context.span_id: _shape(s, starts[s.context.span_id]) for s in spans}
     root = None
     for s in sorted(spans, key=lambda s: s.start_time or 0):
         parent = s.parent.span_id if s.parent is not None else None
@@ -169,23 +194,33 @@ async def record_shape(worker: Worker) -> Shape:
         await worker.kinds["generate"]()
     handle.force_flush(5000)
     records: list[tuple[Any, str, Any, dict[str, Any]]] = []
+    starts: dict[int, dict[str, Any]] = {}
     exporter.keep, exporter.kept = True, []
-    with _recording_metrics(records):
+    with _recording_metrics(records), _recording_starts(starts):
         await worker.kinds["generate"]()
     handle.force_flush(5000)
     exporter.keep = False
-    root = _tree(exporter.kept)
+    root = _tree(exporter.kept, starts)
     attributes = sum(len(s.attributes or {}) for s in exporter.kept)
+    late = _count_late(root)
     events = sum(len(s.events) for s in exporter.kept)
-    return Shape(root, records, len(exporter.kept), attributes, events)
+    return Shape(root, records, len(exporter.kept), attributes, late, events)
+
+
+def _count_late(shape: SpanShape) -> int:
+    return len(shape.late) + sum(_count_late(child) for child in shape.children)
 
 
 Plain = Callable[[dict[str, str]], Awaitable[Any]]
 
 
-def floor_call(shape: Shape, plain: Plain) -> Callable[[], Awaitable[Any]]:
+def floor_call(
+    shape: Shape, plain: Plain, *, at_start: bool = False
+) -> Callable[[], Awaitable[Any]]:
     """The hand-written floor: ``shape``'s spans nested as recorded, the HTTP request in the
-    innermost CLIENT span (trace context injected), the metric records at the end of the root."""
+    innermost CLIENT span (trace context injected), the attributes ours set after a span's
+    start set in one ``set_attributes`` before it ends (``at_start``: every attribute given at
+    the start instead), the metric records at the end of the root."""
     from opentelemetry import propagate, trace
 
     tracer = trace.get_tracer("bench.floor")
@@ -194,33 +229,34 @@ def floor_call(shape: Shape, plain: Plain) -> Callable[[], Awaitable[Any]]:
     ]
     client_kind = trace.SpanKind.CLIENT
 
-    async def replay(span_shape: SpanShape) -> Any:
+    def split(span_shape: SpanShape) -> tuple[dict[str, Any], dict[str, Any]]:
+        if at_start:
+            return {**span_shape.attributes, **span_shape.late}, {}
+        return span_shape.attributes, span_shape.late
+
+    async def replay(span_shape: SpanShape, is_root: bool) -> Any:
+        early, late = split(span_shape)
         with tracer.start_as_current_span(
-            span_shape.name, kind=span_shape.kind, attributes=span_shape.attributes
+            span_shape.name, kind=span_shape.kind, attributes=early
         ) as span:
             for name, attrs in span_shape.events:
                 span.add_event(name, attrs)
             result = None
             for child in span_shape.children:
-                result = await replay(child)
+                result = await replay(child, False)
             if not span_shape.children and span_shape.kind is client_kind:
                 headers: dict[str, str] = {}
                 propagate.inject(headers)
                 result = await plain(headers)
+            if late:
+                span.set_attributes(late)
+            if is_root:
+                for record, value, attrs in records:
+                    record(value, attrs)
             return result
 
-    async def call() -> Any:
-        root = shape.root
-        start = tracer.start_as_current_span
-        with start(root.name, kind=root.kind, attributes=root.attributes) as span:
-            for name, attrs in root.events:
-                span.add_event(name, attrs)
-            result = None
-            for child in root.children:
-                result = await replay(child)
-            for record, value, attrs in records:
-                record(value, attrs)
-            return result
+    def call() -> Awaitable[Any]:
+        return replay(shape.root, True)
 
     return call
 
@@ -374,6 +410,7 @@ def make_worker(setup: str, sim_url: str) -> Worker:
             worker.shape = worker.loop.run_until_complete(record_shape(worker))
             plain = worker.kinds["plain"]
             worker.kinds["floor"] = floor_call(worker.shape, plain)
+            worker.kinds["floor-at-start"] = floor_call(worker.shape, plain, at_start=True)
             worker.kinds["metrics-floor"] = metrics_floor_call(worker.shape, plain)
         PixelLLMInstrumentor().uninstrument()
         if hooks.get_observer() is not hooks.NOOP_OBSERVER:

@@ -27,7 +27,11 @@ Goals (issue 10; the script exits 1 when one is missed):
 
     1  our added CPU / the floor's added CPU <= 1.15 at c=1 and c=16; added CPU = the set-up's
        CPU per call minus the uninstrumented CPU of the same code (pipeline for ours, plain
-       aiohttp for the hand-written floor)
+       aiohttp for the hand-written floor). The floor gives each attribute when ours does: at
+       span start, or (the response's model, tokens, finish reasons, the outcome) in one
+       ``set_attributes`` once known. Until 2026-12-01 it gave every attribute at span start,
+       which no real instrumentation can (it would know the response before sending the
+       request); that floor is still measured and printed ("SDK floor, all at start").
     2  at 20 ms c=16, ours on/off throughput >= 0.92 and above the official instrumentation's
     3  AsyncHybridPixelLLM.generate_encoded (pre-encoded) / plain aiohttp (JSON per call),
        calls/s, >= 0.9, at c=1/16/64
@@ -70,6 +74,7 @@ Case = tuple[str, str]  # (set-up, call kind)
 TELEMETRY_CASES: dict[str, Case] = {
     "plain aiohttp": ("none", "plain"),
     "SDK floor (hand-written)": ("floor", "floor"),
+    "SDK floor, all at start": ("floor", "floor-at-start"),
     "metrics floor (hand-written)": ("floor", "metrics-floor"),
     "ours off": ("none", "generate"),
     "ours on": ("ours", "generate"),
@@ -171,6 +176,10 @@ def telemetry_goals(goals: Goals, point: Point, tag: str) -> None:
     per_round = [o / f for o, f in zip(ours, floor, strict=True)]
     print(f"added CPU us/call at {tag}: ours {_m(ours, '.0f')}, floor {_m(floor, '.0f')}, "
           f"official {_m(official, '.0f')}")  # fmt: skip
+    ideal = point.added_us("SDK floor, all at start", "plain aiohttp")
+    vs_ideal = [o / f for o, f in zip(ours, ideal, strict=True)]
+    print(f"  {tag}: the idealised floor (every attribute at span start) adds {_m(ideal, '.0f')}; "
+          f"ours / it {_m(vs_ideal)} (not the goal's floor)")  # fmt: skip
     goals.check(f"1 {tag}: added CPU ours / floor", f"<= {FLOOR_GOAL}", per_round,
                 statistics.median(per_round) <= FLOOR_GOAL)  # fmt: skip
     unsampled = point.added_us("ours on, sampled out", "ours off")
