@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from types import TracebackType
@@ -35,6 +34,7 @@ from ..errors import (
     status_code_to_error_code,
 )
 from ..resilience._budget import remaining_budget
+from ._json import loads
 from ._secrets import Scrubber
 from ._types import ResponseShapeError, extract_error_message
 
@@ -294,8 +294,8 @@ def decode(raw: bytes, parse: Callable[[object], T], ctx: Mapping[str, Any]) -> 
     ``ERR_RESPONSE_MALFORMED``; JSON of the wrong shape or types is ``ERR_RESPONSE_INVALID``.
     """
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, depth
+        data = loads(raw)  # refuses deep nesting before the parser recurses into it
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, TooDeep
         raise APIError(
             f"response body from {ctx['url_path']} is not valid JSON ({type(exc).__name__}: "
             f"{_short(exc)})",

@@ -7,12 +7,12 @@ Parsing never raises ``KeyError`` / ``TypeError``: a body of the wrong shape rai
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..hooks import ChatResponseInfo
+from ._json import loads
 
 __all__ = [
     "ChatCompletion",
@@ -326,8 +326,8 @@ def extract_error_message(body: str) -> str | None:
     Also understands ``{"error": "text"}`` and ``{"message": "text"}``; ``None`` otherwise.
     """
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        data = loads(body)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than MAX_DEPTH
         return None
     if not isinstance(data, dict):
         return None
