@@ -13,7 +13,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -106,12 +106,28 @@ class WorkerProcess:
     read with :meth:`answer`; ``stop`` ends it.
     """
 
-    def __init__(self, name: str, target: Callable[..., None], *args: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: Callable[..., None],
+        *args: Any,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``env``: variables the spawned interpreter starts with (e.g. ``PYTHONHASHSEED``)."""
         ctx = mp.get_context("spawn")
         self.name = name
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=target, args=(*args, child), daemon=True)
-        self.process.start()
+        saved = {key: os.environ.get(key) for key in env or {}}
+        os.environ.update(env or {})
+        try:
+            self.process.start()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         child.close()
 
     def answer(self) -> Any:

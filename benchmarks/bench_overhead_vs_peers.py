@@ -19,9 +19,13 @@ aiohttp serialise it on every call (``session.post(url, json=payload)``), as any
 posting a chat request must and as our client does. Until 2026-12-01 the baseline posted a body
 serialised once at start-up; that variant is still measured and printed ("plain aiohttp, body
 encoded once") so the two floors can be compared, but goal 3 is judged against the per-call one.
-The pipeline runs with ``max_concurrency=64``, so at c=64 it has as many requests in flight as
-plain aiohttp (whose pool allows 100); at its default of 16 it queues 48 of 64 callers, which is
-printed as "pre-encoded, 16 slots" at c=64 and not judged.
+The wire cases run in their own worker processes, not the one that ran the telemetry cases,
+and their rounds are spread over several of them (``--wire-processes``, default 3, hash seeds
+1..N; every ratio is still taken within one round of one process): on this machine one process's
+memory layout, or what ran in it before, moves these ~200 us calls by ~10% either way, which is
+as much as the goal's margin. The pipeline runs with ``max_concurrency=64``, so at c=64 it has
+as many requests in flight as plain aiohttp (whose pool allows 100); at its default of 16 it
+queues 48 of 64 callers, which is printed as "pre-encoded, 16 slots" at c=64 and not judged.
 
 Goals (issue 10; the script exits 1 when one is missed):
 
@@ -95,8 +99,10 @@ DEFAULT_SLOTS_CASE: dict[str, Case] = {"pre-encoded, 16 slots": ("none", "encode
 
 
 @contextlib.contextmanager
-def workers(setups: Sequence[str], sim_url: str) -> Iterator[dict[str, WorkerProcess]]:
-    started = {s: WorkerProcess(s, worker_main, s, sim_url) for s in setups}
+def workers(
+    setups: Sequence[str], sim_url: str, env: dict[str, str] | None = None
+) -> Iterator[dict[str, WorkerProcess]]:
+    started = {s: WorkerProcess(s, worker_main, s, sim_url, env=env) for s in setups}
     try:
         shapes = {s: w.answer() for s, w in started.items()}
         if shapes.get("floor"):
@@ -199,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--calls", type=int, default=None,
                         help="calls per case per round (default 200, --quick 60)")  # fmt: skip
+    parser.add_argument("--wire-processes", type=int, default=3,
+                        help="fresh worker processes for the wire rounds (default 3)")  # fmt: skip
     parser.add_argument("--latency", type=float, default=0.02, help="server latency (s), 20 ms")
     parser.add_argument(
         "--only", choices=["telemetry", "wire", "latency"], action="append", default=None,
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only or ["telemetry", "wire", "latency"])
     goals, points, failures = Goals(), [], {}
     if only & {"telemetry", "wire"}:
-        failures |= zero_latency(goals, points, only, rounds, calls)
+        failures |= zero_latency(goals, points, only, rounds, calls, args.wire_processes)
     if "latency" in only:
         failures |= with_latency(goals, points, args.latency, rounds, max(calls, 320))
     for point, base in points:
@@ -227,33 +235,66 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def zero_latency(
-    goals: Goals, points: list[tuple[Point, str]], only: set[str], rounds: int, calls: int
-) -> dict[str, int]:
+    goals: Goals, points: list[tuple[Point, str]], only: set[str], rounds: int, calls: int,
+    processes: int,
+) -> dict[str, int]:  # fmt: skip
     """c=1 and c=16 telemetry cases, then the wire cases at c=1/16/64 (one simulator)."""
     setups = ["none", "ours", "ours-unsampled", "floor", "official"]
-    with simulator(0.0) as sim_url, workers(
-        setups if "telemetry" in only else ["none"], sim_url
-    ) as pool:  # fmt: skip
-        for c in (1, 16) if "telemetry" in only else ():
-            point = run_point(f"zero latency, c={c}", pool, TELEMETRY_CASES, rounds, calls, c)
-            points.append((point, "ours off"))
-            telemetry_goals(goals, point, f"c={c}")
-        for c in (1, 16, 64) if "wire" in only else ():
-            cases = WIRE_CASES if c <= 16 else {**WIRE_CASES, **DEFAULT_SLOTS_CASE}
-            point = run_point(f"wire, c={c}", pool, cases, rounds, max(calls, 4 * c), c)
-            points.append((point, WIRE_BASE))
-            wire = point.ratio("pre-encoded", WIRE_BASE)
-            goals.check(f"3 c={c}: pre-encoded / plain aiohttp", f">= {WIRE_GOAL}", wire,
-                        statistics.median(wire) >= WIRE_GOAL)  # fmt: skip
-            once = point.ratio("pre-encoded", "plain aiohttp, body encoded once")
-            print(f"  c={c}: pre-encoded / plain aiohttp with the body encoded once "
-                  f"(not the goal's baseline): {_m(once)}")  # fmt: skip
-            core = point.added_us("pre-encoded", "client alone")
-            print(f"  c={c}: CPU us/call the pipeline core adds to its client: {_m(core, '.0f')}")
-            cheap = point.ratio("generate (encoder)", "pre-encoded")
-            goals.check(f"6 c={c}: generate (encoder) / pre-encoded", f">= {CHEAP_ENCODER_GOAL}",
-                        cheap, statistics.median(cheap) >= CHEAP_ENCODER_GOAL)  # fmt: skip
-        return {s: w.call("info")["failures"] for s, w in pool.items()}
+    failures: dict[str, int] = {}
+    with simulator(0.0) as sim_url:
+        if "telemetry" in only:
+            with workers(setups, sim_url) as pool:
+                for c in (1, 16):
+                    point = run_point(
+                        f"zero latency, c={c}", pool, TELEMETRY_CASES, rounds, calls, c
+                    )
+                    points.append((point, "ours off"))
+                    telemetry_goals(goals, point, f"c={c}")
+                failures |= {s: w.call("info")["failures"] for s, w in pool.items()}
+        if "wire" in only:
+            failures |= wire(goals, points, sim_url, rounds, calls, processes)
+    return failures
+
+
+def wire(
+    goals: Goals, points: list[tuple[Point, str]], sim_url: str, rounds: int, calls: int,
+    processes: int,
+) -> dict[str, int]:  # fmt: skip
+    """The uninstrumented cases at c=1/16/64, pooled over ``processes`` fresh worker processes.
+
+    Fresh: not the worker that ran the telemetry cases (what ran in a process before shifts
+    plain aiohttp's CPU per call by ~10% here). Several: one process's memory layout (hash
+    seed, allocation addresses) moves these ~200 us calls by as much, in either direction, so
+    the rounds are spread over processes with hash seeds 1..N and every ratio is still taken
+    within one round of one process.
+    """
+    each = max(1, -(-rounds // processes))
+    merged = {c: Point(f"wire, c={c}") for c in (1, 16, 64)}
+    failures: dict[str, int] = {}
+    for k in range(1, processes + 1):
+        with workers(["none"], sim_url, env={"PYTHONHASHSEED": str(k)}) as pool:
+            for c, point in merged.items():
+                cases = WIRE_CASES if c <= 16 else {**WIRE_CASES, **DEFAULT_SLOTS_CASE}
+                title = f"wire, c={c}, process {k}/{processes}"
+                part = run_point(title, pool, cases, each, max(calls, 4 * c), c)
+                for name in part.rates:
+                    point.rates.setdefault(name, []).extend(part.rates[name])
+                    point.cpu.setdefault(name, []).extend(part.cpu[name])
+            failures[f"none (wire {k})"] = pool["none"].call("info")["failures"]
+    for c, point in merged.items():
+        points.append((point, WIRE_BASE))
+        wire = point.ratio("pre-encoded", WIRE_BASE)
+        goals.check(f"3 c={c}: pre-encoded / plain aiohttp", f">= {WIRE_GOAL}", wire,
+                    statistics.median(wire) >= WIRE_GOAL)  # fmt: skip
+        once = point.ratio("pre-encoded", "plain aiohttp, body encoded once")
+        print(f"  c={c}: pre-encoded / plain aiohttp with the body encoded once "
+              f"(not the goal's baseline): {_m(once)}")  # fmt: skip
+        core = point.added_us("pre-encoded", "client alone")
+        print(f"  c={c}: CPU us/call the pipeline core adds to its client: {_m(core, '.0f')}")
+        cheap = point.ratio("generate (encoder)", "pre-encoded")
+        goals.check(f"6 c={c}: generate (encoder) / pre-encoded", f">= {CHEAP_ENCODER_GOAL}",
+                    cheap, statistics.median(cheap) >= CHEAP_ENCODER_GOAL)  # fmt: skip
+    return failures
 
 
 def with_latency(
