@@ -15,6 +15,10 @@ no-op span exporter (batch processor) and an in-memory metric reader (trace-base
                  response is in: a hand-written instrumentation cannot know the response's
                  model, tokens or finish reasons before it arrives); ``floor-at-start`` gives
                  every attribute at span start (an idealised floor, no real code can);
+                 ``floor-pipeline`` replays the same telemetry around the uninstrumented
+                 pipeline's whole ``generate`` instead of one plain request (a diagnostic: the
+                 SDK's cost with the pipeline's own code in the loop, evicted from the caches
+                 by the telemetry code around it just as under ours);
                  ``metrics-floor`` replays only its metric records (what every call, sampled
                  out or not, pays the SDK)
     official     configure(), ours uninstrumented, then the official GenAI openai
@@ -47,6 +51,7 @@ KINDS = (
     "plain-per-call",
     "floor",
     "floor-at-start",
+    "floor-pipeline",
     "metrics-floor",
     "openai",
 )
@@ -411,6 +416,8 @@ def make_worker(setup: str, sim_url: str) -> Worker:
             plain = worker.kinds["plain"]
             worker.kinds["floor"] = floor_call(worker.shape, plain)
             worker.kinds["floor-at-start"] = floor_call(worker.shape, plain, at_start=True)
+            generate = worker.kinds["generate"]  # uninstrumented once ours is removed below
+            worker.kinds["floor-pipeline"] = floor_call(worker.shape, lambda _: generate())
             worker.kinds["metrics-floor"] = metrics_floor_call(worker.shape, plain)
         PixelLLMInstrumentor().uninstrument()
         if hooks.get_observer() is not hooks.NOOP_OBSERVER:

@@ -79,6 +79,8 @@ TELEMETRY_CASES: dict[str, Case] = {
     "plain aiohttp": ("none", "plain"),
     "SDK floor (hand-written)": ("floor", "floor"),
     "SDK floor, all at start": ("floor", "floor-at-start"),
+    "pipeline off (floor process)": ("floor", "generate"),
+    "SDK floor around the pipeline": ("floor", "floor-pipeline"),
     "metrics floor (hand-written)": ("floor", "metrics-floor"),
     "ours off": ("none", "generate"),
     "ours on": ("ours", "generate"),
@@ -186,6 +188,10 @@ def telemetry_goals(goals: Goals, point: Point, tag: str) -> None:
     vs_ideal = [o / f for o, f in zip(ours, ideal, strict=True)]
     print(f"  {tag}: the idealised floor (every attribute at span start) adds {_m(ideal, '.0f')}; "
           f"ours / it {_m(vs_ideal)} (not the goal's floor)")  # fmt: skip
+    around = point.added_us("SDK floor around the pipeline", "pipeline off (floor process)")
+    vs_around = [o / f for o, f in zip(ours, around, strict=True)]
+    print(f"  {tag}: the floor's telemetry around the uninstrumented pipeline (not one request) "
+          f"adds {_m(around, '.0f')}; ours / it {_m(vs_around)} (a diagnostic)")  # fmt: skip
     goals.check(f"1 {tag}: added CPU ours / floor", f"<= {FLOOR_GOAL}", per_round,
                 statistics.median(per_round) <= FLOOR_GOAL)  # fmt: skip
     unsampled = point.added_us("ours on, sampled out", "ours off")
