@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from _support.pipelines import closing_pipelines
 from pipeline_support import MODEL, FakeEncoder, RecordingObserver, fast_errors
 
 from pixel_llm_otel.hooks import observing
@@ -59,24 +60,19 @@ async def make_llm(
     encoder: FakeEncoder, log_stream: io.StringIO
 ) -> AsyncIterator[Callable[..., HybridPixelLLM]]:
     """Build pipelines against a URL with fast settings; all closed at teardown."""
-    built: list[HybridPixelLLM] = []
     logger = StructuredLogger("pixel_llm_otel.test", stream=log_stream)
+    async with closing_pipelines(logger) as build:
 
-    def make(url: str, **options: Any) -> HybridPixelLLM:
-        options.setdefault("lm_studio_model", MODEL)
-        options.setdefault("error_config", fast_errors())
-        options.setdefault("encoder", encoder)
-        options.setdefault("read_timeout", 2.0)
-        options.setdefault("total_timeout", 5.0)
-        options.setdefault("logger", logger)
-        llm = HybridPixelLLM(url, **options)
-        built.append(llm)
-        return llm
+        def make(url: str, **options: Any) -> HybridPixelLLM:
+            options.setdefault("lm_studio_model", MODEL)
+            options.setdefault("error_config", fast_errors())
+            options.setdefault("encoder", encoder)
+            options.setdefault("read_timeout", 2.0)
+            options.setdefault("total_timeout", 5.0)
+            options.setdefault("logger", logger)
+            return build(url, **options)
 
-    yield make
-    for llm in built:
-        await llm.aclose()
-    logger.close()
+        yield make
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from _support.pipelines import closing_pipelines
 from stream_support import MODEL, Captured, FakeEncoder, ReleasableSleep, errors, instrument
 
 from pixel_llm_otel.monitoring import StructuredLogger
@@ -40,23 +41,18 @@ def image() -> torch.Tensor:
 @pytest.fixture
 async def make_llm(sim: SimulatorServer) -> AsyncIterator[Callable[..., HybridPixelLLM]]:
     """Pipelines against the simulator with fast settings; closed at teardown."""
-    built: list[HybridPixelLLM] = []
     logger = StructuredLogger("pixel_llm_otel.test.stream", stream=None, level="CRITICAL")
+    async with closing_pipelines(logger) as build:
 
-    def make(**options: Any) -> HybridPixelLLM:
-        options.setdefault("lm_studio_model", MODEL)
-        options.setdefault("error_config", errors())
-        options.setdefault("encoder", FakeEncoder())
-        options.setdefault("read_timeout", 2.0)
-        options.setdefault("logger", logger)
-        llm = HybridPixelLLM(sim.base_url, **options)
-        built.append(llm)
-        return llm
+        def make(**options: Any) -> HybridPixelLLM:
+            options.setdefault("lm_studio_model", MODEL)
+            options.setdefault("error_config", errors())
+            options.setdefault("encoder", FakeEncoder())
+            options.setdefault("read_timeout", 2.0)
+            options.setdefault("logger", logger)
+            return build(sim.base_url, **options)
 
-    yield make
-    for llm in built:
-        await llm.aclose()
-    logger.close()
+        yield make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from _support.pipelines import closing_pipelines
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
@@ -51,22 +52,17 @@ async def sim() -> AsyncIterator[SimulatorServer]:
 
 @pytest.fixture
 async def make_llm(sim: SimulatorServer) -> AsyncIterator[Callable[[], HybridPixelLLM]]:
-    built: list[HybridPixelLLM] = []
     logger = StructuredLogger("pixel_llm_otel.sampled_out_test", stream=io.StringIO())
+    async with closing_pipelines(logger) as build:
 
-    def make() -> HybridPixelLLM:
-        retry = RetryConfig(max_attempts=3, initial_delay=0.001, max_delay=0.002, jitter=False)
-        llm = HybridPixelLLM(
-            sim.base_url, MODEL, encoder=_Encoder(), logger=logger,
-            error_config={"retry": retry},
-        )  # fmt: skip
-        built.append(llm)
-        return llm
+        def make() -> HybridPixelLLM:
+            retry = RetryConfig(max_attempts=3, initial_delay=0.001, max_delay=0.002, jitter=False)
+            return build(
+                sim.base_url, MODEL, encoder=_Encoder(), logger=logger,
+                error_config={"retry": retry},
+            )  # fmt: skip
 
-    yield make
-    for llm in built:
-        await llm.aclose()
-    logger.close()
+        yield make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from _support.pipelines import closing_pipelines
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 from otel_support import Captured, make_captured
@@ -72,22 +73,17 @@ def image() -> torch.Tensor:
 
 @pytest.fixture
 async def make_llm(sim: SimulatorServer) -> AsyncIterator[Callable[..., HybridPixelLLM]]:
-    built: list[HybridPixelLLM] = []
     logger = StructuredLogger("pixel_llm_otel.telemetry_test", stream=io.StringIO())
+    async with closing_pipelines(logger) as build:
 
-    def make(**options: Any) -> HybridPixelLLM:
-        options.setdefault("error_config", _errors())
-        options.setdefault("encoder", _Encoder())
-        llm = HybridPixelLLM(
-            sim.base_url, MODEL, read_timeout=2.0, total_timeout=5.0, logger=logger, **options
-        )
-        built.append(llm)
-        return llm
+        def make(**options: Any) -> HybridPixelLLM:
+            options.setdefault("error_config", _errors())
+            options.setdefault("encoder", _Encoder())
+            return build(
+                sim.base_url, MODEL, read_timeout=2.0, total_timeout=5.0, logger=logger, **options
+            )
 
-    yield make
-    for llm in built:
-        await llm.aclose()
-    logger.close()
+        yield make
 
 
 def _tree(spans: list[ReadableSpan], root: ReadableSpan) -> tuple[Any, ...]:
