@@ -154,7 +154,8 @@ async def test_cancel_while_waiting_for_a_request_slot(
     holder = asyncio.create_task(llm.generate_result_async(image))
     await _server_event(hostile, f"{name}:request")
     waiter = asyncio.create_task(llm.generate_result_async(image))
-    await asyncio.sleep(0.05)  # the waiter reaches the semaphore (it cannot get further)
+    slots = llm._target._core._state().slots  # this loop's request slots
+    await _until(lambda: bool(slots._waiters))  # the waiter is queued (it cannot get further)
     assert len(hostile.seen(name)) == 1
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
